@@ -1,0 +1,3 @@
+from feedservice.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Rendered feed documents: bytes, gzip, ETag, rendered once and reused while unchanged.
+
+A `DocumentSet` belongs to one catalog snapshot. It carries over every page
+whose fingerprint (its items' revisions plus the feed and site settings that
+appear in the output) did not change, so a one-file change re-renders only the
+feeds that contain or contained that file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedservice.catalog import Catalog, Feed
+from feedservice.feeds import CONTENT_TYPES, FORMATS, FeedPage, render
+
+PageKey = tuple[str, str, str, int]  # (format, feed kind, feed name, page number)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    body: bytes
+    gzip_body: bytes
+    etag: str  # strong validator of `body`, without quotes
+    gzip_etag: str  # a distinct strong validator for the gzip representation
+    content_type: str
+    last_modified: datetime
+
+
+def make_document(body: bytes, content_type: str, last_modified: datetime) -> Document:
+    """Wrap bytes with validators; gzip once, with mtime=0 so it is deterministic."""
+    digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+    return Document(
+        body=body,
+        gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
+        etag=digest,
+        gzip_etag=digest + "-gz",
+        content_type=content_type,
+        last_modified=last_modified.astimezone(UTC).replace(microsecond=0),
+    )
+
+
+def page_fingerprint(page: FeedPage) -> str:
+    """Everything that can change a page's bytes, in any format."""
+    config = page.config
+    feed = page.feed
+    parts = [
+        config.title,
+        config.base_url,
+        config.language,
+        str(config.reload_interval),
+        config.websub_hub or "",
+        feed.kind,
+        feed.name,
+        feed.title,
+        feed.description,
+        str(feed.limit),
+        str(page.number),
+        str(feed.page_count),
+    ]
+    parts.extend(article.revision for article in page.items)
+    return hashlib.blake2b(
+        "\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16
+    ).hexdigest()
+
+
+class DocumentSet:
+    """The documents of one snapshot; page 1 of every feed is rendered up front."""
+
+    def __init__(self, catalog: Catalog, previous: DocumentSet | None = None) -> None:
+        self.catalog = catalog
+        self.renders = 0  # how many documents this set had to render (not carried over)
+        self.rendered_feeds: set[tuple[str, str]] = set()  # (kind, name) of those
+        self._lock = threading.Lock()
+        self._fingerprints: dict[tuple[str, str, int], str] = {}
+        self._documents: dict[PageKey, tuple[str, Document]] = {}
+        self._extras: dict[tuple[str, ...], Document] = {}
+        carried = previous._documents if previous is not None else {}
+        for feed in catalog.feeds.values():
+            for number in range(1, feed.page_count + 1):
+                fingerprint = page_fingerprint(self._page(feed, number))
+                self._fingerprints[(feed.kind, feed.name, number)] = fingerprint
+                for fmt in FORMATS:
+                    key = (fmt, feed.kind, feed.name, number)
+                    old = carried.get(key)
+                    if old is not None and old[0] == fingerprint:
+                        self._documents[key] = old
+                    elif number == 1:
+                        self._documents[key] = (fingerprint, self._render(feed, number, fmt))
+
+    def _page(self, feed: Feed, number: int) -> FeedPage:
+        return FeedPage(feed, number, self.catalog.config)
+
+    def _render(self, feed: Feed, number: int, fmt: str) -> Document:
+        page = self._page(feed, number)
+        self.renders += 1
+        self.rendered_feeds.add((feed.kind, feed.name))
+        return make_document(render(page, fmt), CONTENT_TYPES[fmt], page.updated)
+
+    def get(self, fmt: str, kind: str, name: str, number: int = 1) -> Document | None:
+        """The document, rendering a later page the first time it is asked for."""
+        key = (fmt, kind, name, number)
+        found = self._documents.get(key)
+        if found is not None:
+            return found[1]
+        fingerprint = self._fingerprints.get((kind, name, number))
+        feed = self.catalog.feed(kind, name)
+        if fingerprint is None or feed is None or fmt not in CONTENT_TYPES:
+            return None
+        with self._lock:
+            found = self._documents.get(key)
+            if found is None:
+                found = (fingerprint, self._render(feed, number, fmt))
+                self._documents[key] = found
+        return found[1]
+
+    def extra(self, key: tuple[str, ...], build: Callable[[], Document]) -> Document:
+        """A snapshot-wide document (index, HTML page, OPML), built on first use."""
+        found = self._extras.get(key)
+        if found is None:
+            with self._lock:
+                found = self._extras.get(key)
+                if found is None:
+                    found = self._extras[key] = build()
+        return found

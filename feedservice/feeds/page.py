@@ -1,0 +1,69 @@
+"""What every format needs to know about one page of one feed: items, URLs, dates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedservice import __version__
+from feedservice.articles import Article
+from feedservice.catalog import Feed
+from feedservice.config import Config
+
+GENERATOR = "feedservice"
+GENERATOR_URI = "https://pypi.org/project/feedservice/"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    feed: Feed
+    number: int
+    config: Config
+    fallback_updated: datetime = EPOCH  # for an empty feed: the catalog's newest date
+
+    @property
+    def items(self) -> tuple[Article, ...]:
+        return self.feed.page(self.number)
+
+    @property
+    def updated(self) -> datetime:
+        """The newest item's date, never now(): the same data gives the same bytes."""
+        items = self.items
+        return items[0].published if items else self.fallback_updated
+
+    def url(self, fmt: str, number: int | None = None) -> str:
+        """Absolute URL of this feed in `fmt`, on page `number` (default: this page)."""
+        number = self.number if number is None else number
+        query = f"?page={number}" if number > 1 else ""
+        return f"{self.config.base_url}{self.feed.path}.{fmt}{query}"
+
+    @property
+    def html_url(self) -> str:
+        return f"{self.config.base_url}{self.feed.path}/"
+
+    def paging(self, fmt: str) -> dict[str, str]:
+        """RFC 5005 paging links (first/previous/next/last) for a feed with several pages."""
+        last = self.feed.page_count
+        if last == 1:
+            return {}
+        links = {"first": self.url(fmt, 1), "last": self.url(fmt, last)}
+        if self.number > 1:
+            links["previous"] = self.url(fmt, self.number - 1)
+        if self.number < last:
+            links["next"] = self.url(fmt, self.number + 1)
+        return links
+
+    @property
+    def title(self) -> str:
+        if self.feed.kind == "topics":
+            return f"{self.feed.title} — {self.config.title}"
+        return self.feed.title
+
+    @property
+    def generator_version(self) -> str:
+        return __version__
+
+
+def topic_url(config: Config, slug: str) -> str:
+    return f"{config.base_url}/topics/{slug}/"

@@ -1,0 +1,237 @@
+"""Seed files → front-matter mappings, with errors that name file, field and line.
+
+This module does the byte-level work: finding seed files, reading them within a
+size cap, splitting off the YAML front matter and loading it safely. Turning the
+mapping into an Article is `articles.py`'s job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from feedservice.yamlsafe import SafeLoader
+
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: real seed files are ~2 KB
+SEED_SUFFIXES = (".md", ".txt")
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 100
+_DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
+
+
+class SeedError(Exception):
+    """A seed file that cannot be used: names the file, the field and the line.
+
+    `field` is a front-matter key, or a pseudo-field in parentheses such as
+    `(file)`, `(front matter)`, `(yaml)` or `(encoding)` for problems that are
+    not about one key.
+    """
+
+    def __init__(self, source: str, field: str, message: str, line: int | None = None) -> None:
+        self.source = source
+        self.field = field
+        self.message = message
+        self.line = line
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        where = f" (line {self.line})" if self.line else ""
+        return f"{self.source}: {self.field}: {self.message}{where}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What we compare to decide whether a file changed since the last reload."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """A loaded front-matter mapping and its text, kept to find field line numbers."""
+
+    data: dict[str, Any]
+    text: str
+    first_line: int  # line number of the first YAML line in the file
+
+    def line_of(self, key: str) -> int | None:
+        """The file line where top-level `key` is defined, for error messages."""
+        pattern = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:", re.MULTILINE)
+        match = pattern.search(self.text)
+        if match is None:
+            return None
+        return self.first_line + self.text.count("\n", 0, match.start())
+
+
+def display_path(relative: str) -> str:
+    """A printable form of a path whose bytes may not be valid UTF-8."""
+    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
+    """Every seed file under `root` (recursively) with its stamp.
+
+    Symlinked directories are not entered; a symlinked file is read only if it
+    resolves inside `root`, so a seed directory cannot expose other files.
+    """
+    stamps: dict[str, FileStamp] = {}
+    problems: list[SeedError] = []
+    real_root = os.path.realpath(root)
+    for entry, relative in _walk(str(root), ""):
+        try:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    problems.append(
+                        SeedError(
+                            display_path(relative),
+                            "(file)",
+                            "symlink points outside the seed directory; not followed",
+                        )
+                    )
+                    continue
+                info = os.stat(entry.path)
+            else:
+                info = entry.stat(follow_symlinks=False)
+        except (OSError, ValueError):
+            continue  # vanished or dangling: it simply is not there any more
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        stamps[relative] = FileStamp(info.st_size, info.st_mtime_ns, info.st_ino)
+    return stamps, problems
+
+
+def _walk(directory: str, prefix: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    entries.sort(key=lambda entry: entry.name)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue  # editors' swap files and hidden directories
+        relative = f"{prefix}{entry.name}"
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        if is_dir:
+            yield from _walk(entry.path, relative + "/")
+        elif entry.name.endswith(SEED_SUFFIXES):
+            yield entry, relative
+
+
+def read_seed(root: Path, relative: str) -> bytes:
+    """The file's bytes, at most MAX_FILE_BYTES; raise SeedError otherwise."""
+    shown = display_path(relative)
+    path = os.path.join(root, relative)
+    try:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)  # never hang on a FIFO
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise SeedError(shown, "(file)", "vanished while being read") from None
+    except OSError as error:
+        raise SeedError(shown, "(file)", f"cannot open: {error.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SeedError(shown, "(file)", "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise SeedError(shown, "(file)", f"cannot read: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise SeedError(shown, "(file)", f"larger than the {MAX_FILE_BYTES}-byte cap")
+    return data
+
+
+def split_front_matter(data: bytes, source: str) -> FrontMatter:
+    """Decode a seed file and load the YAML between its first two `---` lines."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 BOM is harmless; editors on Windows add it
+    if not data.strip():
+        raise SeedError(source, "(file)", "empty file")
+    opening = _DELIMITER.match(data)
+    if opening is None:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise SeedError(source, "(encoding)", "UTF-16 text; seed files must be UTF-8")
+        raise SeedError(source, "(front matter)", "file must start with a '---' line", 1)
+    closing = _DELIMITER.search(data, opening.end())
+    if closing is None:
+        raise SeedError(source, "(front matter)", "no closing '---' line", 1)
+    raw = data[opening.end() : closing.start()]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = 2 + raw.count(b"\n", 0, error.start)
+        raise SeedError(source, "(encoding)", "not valid UTF-8 text", line) from None
+    text = text.replace("\r\n", "\n")
+    _refuse_yaml_bombs(text, source)
+    try:
+        loaded = yaml.load(text, Loader=SafeLoader)
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, source) from None
+    except RecursionError:
+        raise SeedError(source, "(yaml)", "nested too deeply") from None
+    if loaded is None:
+        raise SeedError(source, "(front matter)", "front matter is empty", 2)
+    if not isinstance(loaded, dict):
+        raise SeedError(source, "(front matter)", "front matter must be a mapping of fields", 2)
+    return FrontMatter(loaded, text, first_line=2)
+
+
+def _refuse_yaml_bombs(text: str, source: str) -> None:
+    """Reject deep nesting and alias floods before libyaml builds them.
+
+    libyaml's composer recurses in C and crashes the process on very deep flow
+    nesting, so depth is checked on the (iterative) event stream first. Only
+    documents that could be dangerous pay for the extra pass.
+    """
+    suspicious = (text.count("[") + text.count("{") > 256) or ("&" in text and "*" in text)
+    if not suspicious:
+        return
+    depth = 0
+    aliases = 0
+    try:
+        for event in yaml.parse(text, Loader=SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise SeedError(
+                        source,
+                        "(yaml)",
+                        f"nested more than {MAX_YAML_DEPTH} levels deep",
+                        event.start_mark.line + 2,
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    raise SeedError(
+                        source,
+                        "(yaml)",
+                        f"more than {MAX_YAML_ALIASES} aliases",
+                        event.start_mark.line + 2,
+                    )
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, source) from None
+
+
+def _yaml_error(error: yaml.YAMLError, source: str) -> SeedError:
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 2 if mark is not None else None  # +1 for 1-based, +1 for '---'
+    problem = getattr(error, "problem", None) or type(error).__name__
+    context = getattr(error, "context", None)
+    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return SeedError(source, "(yaml)", message, line)

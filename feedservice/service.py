@@ -1,0 +1,131 @@
+"""The running service's state: the current snapshot, swapped atomically on reload.
+
+Requests read `service.snapshot` once and use only that object, so a reload in
+progress is never visible half-done. Reloads are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feedservice.catalog import Catalog, ReloadStats, SeedStore, build_catalog
+from feedservice.config import Config, ConfigError, load_config
+from feedservice.documents import DocumentSet
+
+log = logging.getLogger("feedservice")
+
+Listener = Callable[["Snapshot", "Snapshot"], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generation: int
+    catalog: Catalog
+    documents: DocumentSet
+    loaded_at: datetime
+    duration: float  # seconds the reload took
+    stats: ReloadStats = field(default_factory=ReloadStats)
+    config_error: str | None = None  # set while a newer, invalid config is being ignored
+
+    @property
+    def config(self) -> Config:
+        return self.catalog.config
+
+
+class Service:
+    """Seeds + config → snapshots. `reload()` is the only writer."""
+
+    def __init__(
+        self,
+        seeds_dir: str | os.PathLike[str],
+        config_path: str | os.PathLike[str] | None,
+        *,
+        reload_interval: int | None = None,
+    ) -> None:
+        self.seeds_dir = Path(seeds_dir)
+        self.config_path = Path(config_path) if config_path is not None else None
+        self.interval_override = reload_interval
+        self.store = SeedStore(self.seeds_dir)
+        self.listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._config = self._read_config()  # raises ConfigError: a bad start config is fatal
+        self.snapshot: Snapshot = self._build(self._config, None, ReloadStats(), None, 0)
+        self.reload()
+
+    @property
+    def reload_interval(self) -> int:
+        return self.interval_override or self.snapshot.config.reload_interval
+
+    def _read_config(self) -> Config:
+        return load_config(self.config_path)
+
+    def reload(self) -> Snapshot:
+        """Re-read config and seeds, build a new snapshot and swap it in."""
+        with self._lock:
+            started = time.perf_counter()
+            previous = self.snapshot
+            config_error = None
+            try:
+                self._config = self._read_config()
+            except ConfigError as error:
+                config_error = str(error)  # keep the last good config in force
+                if config_error != previous.config_error:
+                    log.error("config: %s; keeping the last good config", config_error)
+            stats = self.store.refresh()
+            snapshot = self._build(self._config, previous, stats, config_error, started)
+            self.snapshot = snapshot
+        if snapshot.documents is not previous.documents or snapshot.generation == 1:
+            self._log_reload(snapshot)
+        for listener in list(self.listeners):
+            try:
+                listener(previous, snapshot)
+            except Exception:  # a listener (e.g. WebSub) must never break reloading
+                log.exception("reload listener failed")
+        return snapshot
+
+    def _log_reload(self, snapshot: Snapshot) -> None:
+        stats = snapshot.stats
+        errors = snapshot.catalog.errors
+        log.info(
+            "reload: +%d ~%d -%d files, %d errors, %d ms, %d feeds re-rendered",
+            stats.added,
+            stats.changed,
+            stats.removed,
+            len(errors),
+            round(snapshot.duration * 1000),
+            len(snapshot.documents.rendered_feeds),
+        )
+        for problem in errors:
+            if problem.source in stats.changed_sources or snapshot.generation == 1:
+                log.warning("seed error: %s", problem.describe())
+
+    def _build(
+        self,
+        config: Config,
+        previous: Snapshot | None,
+        stats: ReloadStats,
+        config_error: str | None,
+        started: float,
+    ) -> Snapshot:
+        if previous is not None and not stats.any_change and config == previous.config:
+            catalog, documents = previous.catalog, previous.documents
+        else:
+            catalog = build_catalog(self.store.articles(), config, self.store.problems())
+            documents = DocumentSet(catalog, previous.documents if previous else None)
+        generation = previous.generation + 1 if previous else 0
+        return Snapshot(
+            generation,
+            catalog,
+            documents,
+            datetime.now(UTC),
+            time.perf_counter() - started if started else 0.0,
+            stats,
+            config_error,
+        )
