@@ -166,10 +166,11 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise SeedError(source, "(encoding)", "UTF-16 text; seed files must be UTF-8")
         raise SeedError(source, "(front matter)", "file must start with a '---' line", 1)
-    closing = _DELIMITER.search(data, opening.end())
+    start = opening.end() + 1  # past the newline that ends the opening '---' line
+    closing = _DELIMITER.search(data, start)
     if closing is None:
         raise SeedError(source, "(front matter)", "no closing '---' line", 1)
-    raw = data[opening.end() : closing.start()]
+    raw = data[start : closing.start()]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

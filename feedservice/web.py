@@ -50,7 +50,7 @@ def create_app(service: Service) -> Flask:
         status, headers, body = feed_response(
             document, request.method, request.headers, snap.config.reload_interval
         )
-        return Response(body, status=status, headers=headers)
+        return exact_response(status, headers, body)
 
     @app.before_request
     def refuse_long_targets() -> Response | None:
@@ -125,6 +125,16 @@ def create_app(service: Service) -> Flask:
         )
 
     return app
+
+
+def exact_response(status: int, headers: list[tuple[str, str]], body: bytes) -> Response:
+    """A Response carrying exactly these headers: no default Content-Type on a 304, and a
+    HEAD keeps the Content-Length of the GET body (Werkzeug would reset both)."""
+    response = Response(status=status)
+    response.headers.clear()
+    response.headers.extend(headers)
+    response.response = [body]
+    return response
 
 
 def _page_number(value: str | None) -> int:

@@ -1,0 +1,220 @@
+"""Shared fixtures: real seed files in temp dirs, the Flask client, a real server.
+
+Helpers here write seed files the way admins do (YAML front matter between
+`---` lines) and start `feedservice serve` as a subprocess on a free loopback
+port, so tests exercise the same code path users run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+REALWORLD = SHARED / "realworld"
+SAMPLE_SEEDS = REPO / "seeds"
+
+
+def seed_text(**fields: Any) -> str:
+    """A seed file's text: YAML front matter from `fields`, then an empty body."""
+    return "---\n" + yaml.safe_dump(fields, allow_unicode=True, sort_keys=False) + "---\n"
+
+
+def article_fields(n: int, **overrides: Any) -> dict[str, Any]:
+    """A valid article; `n` makes its link, title and date unique."""
+    fields: dict[str, Any] = {
+        "category": "news",
+        "title": f"Article number {n}",
+        "excerpt": f"Excerpt of article {n}.",
+        "publishedDateTime": f"2021-03-{(n % 28) + 1:02d}T{n % 24:02d}:00:00Z",
+        "webUrl": f"https://example.com/articles/{n}",
+        "type": "article",
+        "quality": 50,
+        "published": True,
+        "provider": {"name": "Example News", "domain": "example.com"},
+        "topics": ["AI"],
+        "secured": f"SECRET-{n}-do-not-publish",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def write_seed(directory: Path, name: str, **fields: Any) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(seed_text(**fields), encoding="utf-8")
+    return path
+
+
+def write_config(path: Path, **keys: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(keys, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def bump_mtime(path: Path) -> None:
+    """Make a rewrite visible to (size, mtime) change detection on coarse clocks."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    directory = tmp_path / "seeds"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return write_config(
+        tmp_path / "config" / "feeds.yaml",
+        title="Test feeds",
+        base_url="http://feeds.test",
+        reload_interval=1,
+        feeds=[
+            {
+                "name": "ml",
+                "title": "ML",
+                "description": "Machine learning",
+                "topics": ["Machine Learning"],
+            },
+        ],
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """`feedservice serve` running in a subprocess on a loopback port."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, Any, bytes]:
+        """(status, headers, body); headers is case-insensitive (granian sends lowercase)."""
+        request = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+    def health(self) -> dict[str, Any]:
+        return json.loads(self.get("/healthz")[2])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(
+    seeds_dir: Path,
+    config: Path,
+    tmp: Path,
+    *,
+    workers: int = 1,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    wait_articles: int | None = None,
+) -> LiveServer:
+    port = port or free_port()
+    log_path = tmp / f"server-{port}.log"
+    environment = {**os.environ, "FEEDSERVICE_BASE_URL": f"http://127.0.0.1:{port}", **(env or {})}
+    command = [
+        sys.executable,
+        "-m",
+        "feedservice",
+        "serve",
+        "--seeds",
+        str(seeds_dir),
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *extra_args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=REPO
+        )
+    server = LiveServer(process, port, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            health = server.health()
+            if wait_articles is None or health["articles"] >= wait_articles:
+                return server
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not start:\n{server.log()}")
+
+
+@pytest.fixture
+def live_server_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[LiveServer] = []
+
+    def factory(seeds_dir: Path, config: Path, **kwargs: Any) -> LiveServer:
+        server = start_server(seeds_dir, config, tmp_path, **kwargs)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def realworld(tmp_path: Path) -> Path:
+    """The shared real-world corpus, read in place (never copied into the repo)."""
+    if not REALWORLD.is_dir():
+        pytest.skip("../shared/realworld is not beside the checkout")
+    return REALWORLD
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target

@@ -1,0 +1,204 @@
+"""Seed file bytes → Article: required fields, cleaning, identity, errors with field and line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from conftest import article_fields, seed_text
+
+from feedservice.articles import canonical_identity, clean_url, parse_seed, plain_text, slugify
+from feedservice.seeds import SeedError
+
+
+def parse(**fields: object):
+    return parse_seed(seed_text(**fields).encode(), "a.md")
+
+
+def test_sample_fields_are_modelled() -> None:
+    fields = article_fields(
+        1,
+        images=[
+            {
+                "url": "https://img.example/1.jpg",
+                "width": 1200,
+                "height": 600,
+                "isCached": True,
+                "title": "A picture",
+            }
+        ],
+        related=[
+            {
+                "title": "Related one",
+                "webUrl": "https://other.example/r1",
+                "provider": {"name": "Other"},
+                "publishedDateTime": "2021-03-02T00:00:00Z",
+            }
+        ],
+        originalUrl="https://example.com/original/1",
+        heat=88,
+    )
+    article = parse(**fields).article
+    assert article.title == "Article number 1"
+    assert article.link == "https://example.com/articles/1"
+    assert article.original_url == "https://example.com/original/1"
+    assert article.published == datetime(2021, 3, 2, 1, tzinfo=UTC)
+    assert article.provider is not None and article.provider.name == "Example News"
+    assert article.images[0].width == 1200 and article.images[0].title == "A picture"
+    assert article.related[0].link == "https://other.example/r1"
+    assert article.related[0].provider == "Other"
+    assert (article.quality, article.heat, article.topics) == (50, 88, ("AI",))
+
+
+def test_secured_is_never_kept() -> None:
+    article = parse(**article_fields(1)).article
+    assert "SECRET" not in repr(article)
+
+
+@pytest.mark.parametrize("missing", ["title", "publishedDateTime"])
+def test_required_fields(missing: str) -> None:
+    fields = article_fields(1)
+    del fields[missing]
+    with pytest.raises(SeedError) as error:
+        parse(**fields)
+    assert error.value.field == missing
+    assert "a.md" in str(error.value)
+
+
+def test_link_falls_back_to_original_url_and_is_required() -> None:
+    fields = article_fields(1)
+    del fields["webUrl"]
+    fields["originalUrl"] = "https://example.com/orig"
+    assert parse(**fields).article.link == "https://example.com/orig"
+    del fields["originalUrl"]
+    with pytest.raises(SeedError) as error:
+        parse(**fields)
+    assert error.value.field == "webUrl"
+
+
+def test_error_names_the_yaml_line_of_the_field() -> None:
+    text = seed_text(**article_fields(1)).replace("title: Article number 1", "title: [a, b]")
+    with pytest.raises(SeedError) as error:
+        parse_seed(text.encode(), "x.md")
+    assert error.value.field == "title"
+    assert error.value.line == 3  # line 1 is '---', category is line 2
+    assert str(error.value).startswith("x.md: title: must be text")
+
+
+def test_naive_dates_mean_utc_and_offsets_are_kept() -> None:
+    naive = parse(**article_fields(1, publishedDateTime="2021-11-12 05:20:00")).article
+    assert naive.published == datetime(2021, 11, 12, 5, 20, tzinfo=UTC)
+    offset = parse(**article_fields(1, publishedDateTime="2021-11-12T07:20:00+02:00")).article
+    assert offset.published.utcoffset() == timedelta(hours=2)
+    assert offset.published == datetime(2021, 11, 12, 5, 20, tzinfo=UTC)
+    rfc822 = parse(**article_fields(1, publishedDateTime="Fri, 12 Nov 2021 05:20:00 GMT"))
+    assert rfc822.article.published == datetime(2021, 11, 12, 5, 20, tzinfo=UTC)
+    day = parse(**article_fields(1, publishedDateTime="2021-11-12")).article
+    assert day.published == datetime(2021, 11, 12, tzinfo=UTC)
+    assert day.published.tzinfo is not None
+
+
+def test_unparseable_date_is_a_field_error() -> None:
+    with pytest.raises(SeedError) as error:
+        parse(**article_fields(1, publishedDateTime="next tuesday"))
+    assert error.value.field == "publishedDateTime"
+    assert "ISO 8601" in error.value.message
+
+
+def test_draft_flag() -> None:
+    assert parse(**article_fields(1, published=False)).article.is_draft
+    fields = article_fields(1)
+    del fields["published"]
+    assert not parse(**fields).article.is_draft  # missing means published, as in Jekyll
+    with pytest.raises(SeedError) as error:
+        parse(**article_fields(1, published=[1]))
+    assert error.value.field == "published"
+
+
+def test_mojibake_control_characters_and_markup_are_cleaned() -> None:
+    article = parse(
+        **article_fields(
+            1,
+            title="  Googleâ€™s\x00 <b>new</b>\tmodel\x07  ",
+            excerpt="It’s <script>x()</script>fine",
+        )
+    ).article
+    assert article.title == "Google’s new model"
+    assert article.excerpt == "It’s x()fine"
+    assert "\x07" not in article.title
+
+
+def test_plain_text_strips_entity_encoded_markup() -> None:
+    assert plain_text("&lt;img src=x onerror=alert(1)&gt;Hello") == "Hello"
+    assert plain_text("AT&amp;T &lt;3 you") == "AT&T <3 you"
+    assert plain_text("a  \n b") == "a b"
+
+
+def test_urls_are_percent_encoded_but_otherwise_untouched() -> None:
+    assert clean_url("https://example.com/a b?q=1&x=é") == "https://example.com/a%20b?q=1&x=%C3%A9"
+    assert clean_url("https://example.com/a%20b") == "https://example.com/a%20b"
+    for hostile in (
+        "javascript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "/relative/path",
+        "ftp://example.com/x",
+    ):
+        with pytest.raises(ValueError):
+            clean_url(hostile)
+
+
+def test_hostile_web_url_falls_back_and_is_reported() -> None:
+    parsed = parse(
+        **article_fields(1, webUrl="javascript:alert(1)", originalUrl="https://example.com/safe")
+    )
+    assert parsed.article.link == "https://example.com/safe"
+    assert any(w.field == "webUrl" and "javascript" in w.message for w in parsed.warnings)
+
+
+def test_identity_is_the_canonical_link() -> None:
+    first = parse(**article_fields(1, webUrl="HTTPS://Example.COM:443/articles/1#top")).article
+    edited = parse(**article_fields(1, title="A new title", excerpt="Edited")).article
+    assert first.identity == edited.identity == "https://example.com/articles/1"
+    assert canonical_identity("http://example.com") == "http://example.com/"
+    assert first.revision != edited.revision  # content changed, identity did not
+
+
+def test_topics() -> None:
+    article = parse(**article_fields(1, topics=["AI", "ai", "", "AI in Autos", 42])).article
+    assert article.topics == ("AI", "AI in Autos", "42")
+    single = parse(**article_fields(1, topics="Robotics")).article
+    assert single.topics == ("Robotics",)
+    with pytest.raises(SeedError) as error:
+        parse(**article_fields(1, topics={"a": 1}))
+    assert error.value.field == "topics"
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("AI in Autos", "ai-in-autos"),
+        ("Machine Learning", "machine-learning"),
+        ("  C++ / C#  ", "c-c"),
+        ("Künstliche Intelligenz", "kunstliche-intelligenz"),
+    ],
+)
+def test_slugify(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+
+
+def test_slugify_non_latin_names_get_a_stable_slug() -> None:
+    assert slugify("人工知能") == slugify("人工知能")
+    assert slugify("人工知能").startswith("topic-")
+    assert slugify("人工知能") != slugify("機械学習")
+
+
+def test_dates_with_timezones_compare_correctly() -> None:
+    east = parse(
+        **article_fields(
+            1,
+            publishedDateTime=datetime(
+                2021, 1, 1, 10, tzinfo=timezone(timedelta(hours=9))
+            ).isoformat(),
+        )
+    ).article
+    assert east.published.astimezone(UTC).hour == 1
