@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from email.utils import format_datetime
 
 from lxml import etree
@@ -18,7 +19,8 @@ def render_opml(catalog: Catalog, which: str, fmt: str) -> bytes:
     title = "Topic feeds" if which == "topics" else "All feeds"
     etree.SubElement(head, "title").text = f"{config.title}: {title}"
     newest = catalog.articles[0].published if catalog.articles else EPOCH
-    etree.SubElement(head, "dateModified").text = format_datetime(newest)
+    etree.SubElement(head, "dateModified").text = format_datetime(newest.astimezone(UTC))
+    etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
     groups = [("Topics", TOPIC_KIND)]
     if which == "feeds":
@@ -33,6 +35,7 @@ def render_opml(catalog: Catalog, which: str, fmt: str) -> bytes:
                 type="rss",
                 text=page.title,
                 title=page.title,
+                description=feed.description,
                 xmlUrl=page.url(fmt),
                 htmlUrl=page.html_url,
             )

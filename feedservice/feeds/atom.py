@@ -20,7 +20,6 @@ def render(page: FeedPage) -> bytes:
         entry = generator.add_entry(order="append")
         entry.id(article.identity)
         entry.title(article.title)
-        entry.link(href=article.link)  # rel defaults to alternate
         entry.updated(article.published)
         entry.published(article.published)
         if article.provider:
@@ -33,10 +32,11 @@ def render(page: FeedPage) -> bytes:
         entry.content(item_html(article), type="html")
         for topic in article.topics:
             entry.category(term=slugify(topic), label=topic)
-        extra = [
+        extra = [{"href": article.link, "rel": "alternate", "type": "text/html"}]
+        extra.extend(
             {"href": related.link, "rel": "related", "type": "text/html", "title": related.title}
             for related in article.related
-        ]
+        )
         if article.images:
             url = article.images[0].url
             extra.append({"href": url, "rel": "enclosure", "type": image_type(url)})

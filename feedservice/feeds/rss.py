@@ -1,8 +1,9 @@
-"""RSS 2.0, built with feedgen."""
+"""RSS 2.0, built with feedgen, with the RSS Profile's escaping of plain text."""
 
 from __future__ import annotations
 
 import math
+import re
 
 from feedservice.feeds.content import image_type, item_html
 from feedservice.feeds.feedgen_base import add_media, new_generator, self_and_hub_links
@@ -31,4 +32,29 @@ def render(page: FeedPage) -> bytes:
             image = article.images[0]
             entry.enclosure(image.url, 0, image_type(image.url))
         add_media(entry, article)
-    return generator.rss_str(pretty=True)
+    return profile_escapes(generator.rss_str(pretty=True))
+
+
+_HEAD_TEXT = re.compile(rb"<(title|description|category)>([^<]*)</\1>")
+_ITEM_TEXT = re.compile(rb"<(title|category|dc:creator)>([^<]*)</\1>")
+
+
+def profile_escapes(xml: bytes) -> bytes:
+    """Write `&` and `<` in plain-text elements as `&#x26;` and `&#x3C;`.
+
+    The RSS Profile asks for this so that readers which decode RSS titles as HTML
+    cannot mistake `AT&T` or `<b>` in text for markup; the W3C validator warns
+    otherwise. Item descriptions are HTML and stay as they are. The XML is the
+    same either way: a character reference and `&amp;` mean the same character.
+    """
+    first_item = xml.find(b"<item>")
+    head, items = (xml, b"") if first_item < 0 else (xml[:first_item], xml[first_item:])
+    return _HEAD_TEXT.sub(_escape, head) + _ITEM_TEXT.sub(_escape, items)
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    tag, text = match.group(1), match.group(2)
+    if b"&" not in text:
+        return match.group(0)
+    text = text.replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    return b"<" + tag + b">" + text + b"</" + tag + b">"
