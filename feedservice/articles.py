@@ -8,6 +8,7 @@ always timezone-aware, and `secured` never kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -30,6 +31,8 @@ MAX_IMAGES = 10
 MAX_RELATED = 20
 MAX_URL_CHARS = 2048
 MAX_SHORT_TEXT = 200
+MAX_RAW_TEXT = 65536  # text cleaning (ftfy) is linear but not cheap: cap its input
+MAX_TOPIC_ENTRIES = 1000  # list entries read before giving up on finding MAX_TOPICS names
 
 # XML 1.0 forbids C0 controls except tab/newline/CR, surrogates and U+FFFE/U+FFFF;
 # C1 controls and other noncharacters are legal but never intended in text.
@@ -39,6 +42,10 @@ _XML_ILLEGAL = re.compile(
 _TAG = re.compile(r"<(?:[A-Za-z!/?][^<>]*)>?")
 _URL_UNSAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"<>\\^`{|}')
 _SAFE_SCHEMES = {"http", "https"}
+_URL_WHITESPACE = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Repair encoding damage only: keep curly quotes, ligatures and full-width forms as written.
 _FTFY_REPAIR_ONLY = {
     "uncurl_quotes": False,
@@ -117,6 +124,7 @@ class Article:
     amp_url: str | None = None
     cdn_amp_url: str | None = None
     revision: str = ""  # digest of the cleaned content; changes whenever output would
+    modified: datetime | None = None  # the seed file's mtime: feeds' Last-Modified, not content
 
     @property
     def sort_key(self) -> tuple[float, str]:
@@ -140,10 +148,13 @@ def article_from_front_matter(front: FrontMatter, source: str) -> ParsedSeed:
     data = front.data
     warnings: list[Problem] = []
 
+    secret = data.get("secured")
+
     def fail(key: str, message: str) -> SeedError:
-        return SeedError(source, key, message, front.line_of(key))
+        return SeedError(source, key, _redact(message, secret), front.line_of(key))
 
     def warn(key: str, message: str) -> None:
+        message = _redact(message, secret)
         warnings.append(Problem(source, key, message, front.line_of(key), fatal=False))
 
     title = _required_text(data, "title", fail, MAX_TITLE_CHARS, warn)
@@ -177,12 +188,22 @@ def article_from_front_matter(front: FrontMatter, source: str) -> ParsedSeed:
     return ParsedSeed(_with_revision(article), tuple(warnings))
 
 
+def _redact(message: str, secret: Any) -> str:
+    """Messages quote bad values; if one holds the `secured` value, it is cut out."""
+    if isinstance(secret, bool) or not isinstance(secret, str | int | float):
+        return message
+    text = str(secret).strip()
+    if len(text) < 4:  # too short to be a secret, and too common to cut out
+        return message
+    return message.replace(text, "[redacted]")
+
+
 def _with_revision(article: Article) -> Article:
     """Stamp a digest of every published value, so caches can tell real changes."""
     fields = [
         repr(getattr(article, name))
         for name in Article.__slots__
-        if name not in {"revision", "source"}
+        if name not in {"revision", "source", "modified"}
     ]
     digest = hashlib.blake2b(
         "\x1f".join(fields).encode("utf-8", "surrogatepass"), digest_size=12
@@ -197,13 +218,16 @@ def _with_revision(article: Article) -> Article:
 def clean_text(value: str) -> str:
     """Repair mojibake, drop XML-illegal characters, normalise to NFC."""
     value = _XML_ILLEGAL.sub("", value)
+    if value.isascii() and "&" not in value and "\r" not in value:
+        return value  # nothing ftfy could change: no encoding, entity or line-break fixes
     value = ftfy.fix_text(value, **_FTFY_REPAIR_ONLY)
     return _XML_ILLEGAL.sub("", value)
 
 
+@functools.lru_cache(maxsize=4096)  # pure; provider names and topics repeat a lot
 def plain_text(value: str) -> str:
     """Markup-free text: readers render RSS titles as HTML, so no tag may survive."""
-    value = clean_text(value)
+    value = clean_text(value[:MAX_RAW_TEXT])  # every caller truncates far below this
     for _ in range(3):  # entity-encoded tags become tags once unescaped; strip again
         stripped = html.unescape(_TAG.sub("", value))
         if stripped == value:
@@ -348,7 +372,9 @@ def clean_url(value: Any) -> str:
     """
     if not isinstance(value, str):
         raise ValueError(f"must be a URL, got {_type_name(value)}")
-    url = _XML_ILLEGAL.sub("", value).strip()
+    # Browsers (WHATWG URL) and urlsplit drop tabs and newlines anywhere in a URL: drop
+    # them first, so the string checked below is exactly the string published.
+    url = _XML_ILLEGAL.sub("", value).translate(_URL_WHITESPACE).strip()
     if len(url) > MAX_URL_CHARS:
         raise ValueError(f"longer than {MAX_URL_CHARS} characters")
     parts = urlsplit(url)
@@ -359,7 +385,9 @@ def clean_url(value: Any) -> str:
         raise ValueError(f"{scheme}: links are not allowed; only http and https")
     if not parts.hostname:
         raise ValueError(f"has no host: {url[:80]!r}")
-    return quote(url, safe=_URL_UNSAFE + "%")
+    _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    url = scheme + url[len(parts.scheme) :]  # `HTTPS://` is valid, but publish `https://`
+    return _STRAY_PERCENT.sub("%25", quote(url, safe=_URL_UNSAFE + "%"))  # a lone % is literal
 
 
 def canonical_identity(link: str) -> str:
@@ -372,7 +400,35 @@ def canonical_identity(link: str) -> str:
     netloc = host + (f":{port}" if port else "")
     if parts.username:
         netloc = parts.username + "@" + netloc
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    path = _remove_dot_segments(_normalise_escapes(parts.path)) or "/"
+    query = _normalise_escapes(parts.query)
+    return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
+
+
+def _normalise_escapes(text: str) -> str:
+    """RFC 3986 §6.2.2.2: upper-case escapes, decode unreserved ones, so one URL has one id."""
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _ESCAPE.sub(fix, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4: `/a/./b/../c` is `/a/c`."""
+    segments = path.split("/")
+    result: list[str] = []
+    for position, segment in enumerate(segments):
+        last = position == len(segments) - 1
+        if segment in {".", ".."}:
+            if segment == ".." and len(result) > 1:
+                result.pop()
+            if last:
+                result.append("")
+        else:
+            result.append(segment)
+    return "/".join(result)
 
 
 def _optional_url(data: dict[str, Any], key: str, fail: Any, warn: Any) -> str | None:
@@ -398,7 +454,9 @@ def _topics(value: Any, fail: Any, warn: Any) -> tuple[str, ...]:
         raise fail("topics", f"must be a list of topic names, got {_type_name(value)}")
     topics: list[str] = []
     seen: set[str] = set()
-    for item in value:
+    if len(value) > MAX_TOPIC_ENTRIES:
+        warn("topics", f"more than {MAX_TOPIC_ENTRIES} entries; the rest are ignored")
+    for item in value[:MAX_TOPIC_ENTRIES]:
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             warn("topics", f"ignored a topic that is {_type_name(item)}, not text")
             continue

@@ -8,6 +8,7 @@ malformed `If-None-Match` or `If-Modified-Since` is ignored, and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags, quote_etag
@@ -15,6 +16,11 @@ from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etag
 from feedservice.documents import Document
 
 Headers = list[tuple[str, str]]
+# RFC 9110 13.1.2: "*" or a list of entity-tags; werkzeug would also take bare words.
+_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_IF_NONE_MATCH = re.compile(
+    rf"^[ \t]*(?:\*|(?:{_ETAG})?(?:[ \t]*,[ \t]*(?:{_ETAG})?)*)[ \t]*$", re.ASCII
+)
 
 
 def wants_gzip(accept_encoding: str | None) -> bool:
@@ -24,12 +30,16 @@ def wants_gzip(accept_encoding: str | None) -> bool:
     return accepted.quality("gzip") > 0
 
 
+def _well_formed(if_none_match: str) -> bool:
+    return bool(_IF_NONE_MATCH.match(if_none_match)) and bool(if_none_match.strip(", \t"))
+
+
 def is_not_modified(
     document: Document, method: str, if_none_match: str | None, if_modified_since: str | None
 ) -> bool:
     if method not in {"GET", "HEAD"}:
         return False
-    if if_none_match:
+    if if_none_match and _well_formed(if_none_match):  # a malformed one is ignored
         etags = parse_etags(if_none_match)
         if etags.star_tag:
             return True
@@ -58,7 +68,9 @@ def feed_response(
     if is_not_modified(
         document, method, headers.get("If-None-Match"), headers.get("If-Modified-Since")
     ):
-        return 304, common, b""
+        # RFC 9110 15.4.5: a 304 carries no representation metadata such as
+        # Last-Modified (werkzeug drops it too, so Flask and the fast path agree).
+        return 304, [header for header in common if header[0] != "Last-Modified"], b""
     body = document.gzip_body if gzipped else document.body
     out: Headers = [("Content-Type", document.content_type), ("Content-Length", str(len(body)))]
     if gzipped:

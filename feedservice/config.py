@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from feedservice.seeds import SeedError, refuse_yaml_bombs
 from feedservice.yamlsafe import SafeLoader
 
 DEFAULT_RELOAD_INTERVAL = 60
@@ -89,7 +90,8 @@ SITE_KEYS = {
     "feeds",
 }
 FEED_KEYS = {"name", "title", "description", "topics", "exclude_topics", "min_quality", "limit"}
-# Keys that FEEDSERVICE_<KEY> environment variables may override (twelve-factor).
+# Keys that FEEDSERVICE_<KEY> environment variables override (twelve-factor): every
+# key. FEEDSERVICE_FEEDS holds the feed list as YAML or JSON flow text.
 ENV_KEYS = (
     "title",
     "description",
@@ -98,7 +100,9 @@ ENV_KEYS = (
     "reload_interval",
     "topic_limit",
     "websub_hub",
+    "feeds",
 )
+MAX_ENV_FEEDS_CHARS = 65536
 
 
 def load_config(
@@ -130,9 +134,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError("(file)", f"larger than {MAX_CONFIG_BYTES} bytes", shown)
     try:
-        loaded = yaml.load(data.decode("utf-8"), Loader=SafeLoader)
+        text = data.decode("utf-8")
+        refuse_yaml_bombs(text, shown)  # libyaml crashes the process on very deep nesting
+        loaded = yaml.load(text, Loader=SafeLoader)
     except UnicodeDecodeError:
         raise ConfigError("(file)", "not UTF-8 text", shown) from None
+    except SeedError as error:
+        line = f" (line {error.line - 1})" if error.line else ""  # no '---' line here
+        raise ConfigError("(yaml)", f"{error.message}{line}", shown) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""
@@ -151,7 +160,9 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         value = environ.get(ENV_PREFIX + key.upper())
         if value is None:
             continue
-        if key in {"reload_interval", "topic_limit"}:
+        if key == "feeds":
+            merged[key] = _env_feeds(value)
+        elif key in {"reload_interval", "topic_limit"}:
             try:
                 merged[key] = int(value)
             except ValueError:
@@ -161,6 +172,22 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         else:
             merged[key] = value or None
     return merged
+
+
+def _env_feeds(value: str) -> Any:
+    where = f"feeds ({ENV_PREFIX}FEEDS)"
+    if len(value) > MAX_ENV_FEEDS_CHARS:
+        raise ConfigError(where, f"longer than {MAX_ENV_FEEDS_CHARS} characters")
+    if not value.strip():
+        return []
+    try:
+        refuse_yaml_bombs(value, where)
+        return yaml.load(value, Loader=SafeLoader)
+    except SeedError as error:
+        raise ConfigError(where, error.message) from None
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(where, f"invalid YAML/JSON: {problem}") from None
 
 
 def parse_config(raw: Mapping[str, Any]) -> Config:
@@ -287,3 +314,80 @@ def _topic_list(
             raise ConfigError(where + key, f"topic names must be non-empty strings, got {topic!r}")
         topics.append(topic.strip())
     return tuple(topics)
+
+
+# --- the commented default config (`feedservice config --print-defaults`) ---------------
+
+_SITE_DOCS = {
+    "title": "Site title: names the site in every feed and on the HTML pages. (string)",
+    "description": "Site description, shown on the index page. (string)",
+    "base_url": (
+        "Public address of the service, used for every absolute URL in the feeds\n"
+        "(self links, paging, OPML). Set it to what readers type. (http(s) URL)"
+    ),
+    "language": "Language tag of the feeds, such as en or en-GB. (string)",
+    "reload_interval": (
+        "Seconds between re-reads of the seeds and this file, 1-86400; also the\n"
+        "Cache-Control max-age of every feed. (integer)"
+    ),
+    "topic_limit": (
+        "Items per page of each topic feed (and of the implicit 'all' feed),\n1-1000. (integer)"
+    ),
+    "websub_hub": (
+        "WebSub hub to advertise in the feeds and to ping after changes,\n"
+        "e.g. https://hub.example.com/; null for none. (http(s) URL or null)"
+    ),
+}
+
+
+def default_config_text() -> str:
+    """A fully commented config equal to the defaults; every key is shown."""
+    defaults = Config()
+    lines = [
+        "# feedservice config (config/feeds.yaml). Every key is optional; the values",
+        "# below are the defaults. Each key can also be set by an environment variable",
+        f"# {ENV_PREFIX}<KEY> (e.g. {ENV_PREFIX}BASE_URL), which wins over this file.",
+        "# Reference: docs/configuration.md",
+    ]
+    for key, doc in _SITE_DOCS.items():
+        value = getattr(defaults, key)
+        dumped = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=False)
+        lines += ["", *(f"# {line}" for line in doc.splitlines()), dumped.rstrip("\n")]
+    lines += [
+        "",
+        "# Configured feeds, each served at /feeds/<name>.rss, .atom and .json. Topic",
+        "# feeds (/topics/<slug>.*) exist for every topic without any configuration.",
+        "# Unless a feed is named 'all', an 'all' feed with every article is added.",
+        "# An example feed, with every key a feed can have:",
+        "#",
+        "#  - name: ml                    # lowercase letters, digits, - or _ (required)",
+        "#    title: Machine learning     # (required)",
+        "#    description: ML articles    # (default: the title)",
+        "#    topics: [Machine Learning]  # topic names, or '*' for every topic (required)",
+        "#    exclude_topics: [Sponsored] # topics to leave out (default: none)",
+        "#    min_quality: 60             # leave out lower quality scores (default: no minimum)",
+        f"#    limit: {DEFAULT_LIMIT}                   # items per page, 1-{MAX_LIMIT}"
+        f" (default: {DEFAULT_LIMIT})",
+        "feeds: []",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def effective_config_text(config: Config) -> str:
+    """The config in force (file plus environment) as YAML, for `config --print-effective`."""
+    feeds = []
+    for spec in config.feeds:
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "title": spec.title,
+            "description": spec.description,
+            "topics": ALL_TOPICS if spec.all_topics else list(spec.topics),
+        }
+        if spec.exclude_topics:
+            entry["exclude_topics"] = list(spec.exclude_topics)
+        if spec.min_quality is not None:
+            entry["min_quality"] = spec.min_quality
+        entry["limit"] = spec.limit
+        feeds.append(entry)
+    site = {key: getattr(config, key) for key in _SITE_DOCS}
+    return yaml.safe_dump({**site, "feeds": feeds}, allow_unicode=True, sort_keys=False)

@@ -21,9 +21,17 @@ from feedservice.yamlsafe import SafeLoader
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: real seed files are ~2 KB
 SEED_SUFFIXES = (".md", ".txt")
+MAX_DIR_DEPTH = 32  # directory levels under the seed directory (recursion stays shallow)
 MAX_YAML_DEPTH = 64
 MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 50_000  # a real seed has ~100; 10,000 topics still load
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
+# What can open one more nesting level: a flow bracket, or a block `-`/`?` indicator
+# (followed by a blank or line break, as libyaml requires). Over-counting is harmless.
+_LEVEL_OPENER = re.compile(r"[\[{]|[-?](?=[\s\x00]|\Z)")
+_DEEP_INDENT = re.compile(rf"^ {{{MAX_YAML_DEPTH},}}", re.MULTILINE)
+_SMALL_YAML = 64 * 1024  # below this, a document cannot hold MAX_YAML_NODES nodes cheaply
 
 
 class SeedError(Exception):
@@ -73,8 +81,13 @@ class FrontMatter:
 
 
 def display_path(relative: str) -> str:
-    """A printable form of a path whose bytes may not be valid UTF-8."""
-    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A printable, one-line form of a path whose bytes may not be valid UTF-8.
+
+    Control characters are escaped too: a file named `a\nFAKE LOG LINE.md` must not
+    be able to forge lines in logs and `check` output.
+    """
+    text = relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
@@ -82,11 +95,13 @@ def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
 
     Symlinked directories are not entered; a symlinked file is read only if it
     resolves inside `root`, so a seed directory cannot expose other files.
+    Raises SeedError if `root` itself cannot be listed: a vanished or unreadable
+    seed directory must not look like an empty one (that would drop every article).
     """
     stamps: dict[str, FileStamp] = {}
     problems: list[SeedError] = []
     real_root = os.path.realpath(root)
-    for entry, relative in _walk(str(root), ""):
+    for entry, relative in _walk(str(root), "", problems):
         try:
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
@@ -110,10 +125,23 @@ def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
     return stamps, problems
 
 
-def _walk(directory: str, prefix: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+def _walk(
+    directory: str, prefix: str, problems: list[SeedError]
+) -> Iterator[tuple[os.DirEntry[str], str]]:
     try:
         entries = list(os.scandir(directory))
-    except OSError:
+    except OSError as error:
+        if not prefix:  # the seed directory itself: never read that as "no files"
+            raise SeedError(
+                display_path(directory), "(directory)", f"cannot be listed: {error.strerror}"
+            ) from None
+        problems.append(
+            SeedError(
+                display_path(prefix.rstrip("/")),
+                "(directory)",
+                f"cannot be listed ({error.strerror}); its files are left out",
+            )
+        )
         return
     entries.sort(key=lambda entry: entry.name)
     for entry in entries:
@@ -124,8 +152,16 @@ def _walk(directory: str, prefix: str) -> Iterator[tuple[os.DirEntry[str], str]]
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             continue
-        if is_dir:
-            yield from _walk(entry.path, relative + "/")
+        if is_dir and relative.count("/") >= MAX_DIR_DEPTH:
+            problems.append(
+                SeedError(
+                    display_path(relative),
+                    "(directory)",
+                    f"nested more than {MAX_DIR_DEPTH} directories deep; not read",
+                )
+            )
+        elif is_dir:
+            yield from _walk(entry.path, relative + "/", problems)
         elif entry.name.endswith(SEED_SUFFIXES):
             yield entry, relative
 
@@ -165,6 +201,8 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
     if opening is None:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise SeedError(source, "(encoding)", "UTF-16 text; seed files must be UTF-8")
+        if b"\x00" in data[:1024]:
+            raise SeedError(source, "(encoding)", "binary data (NUL bytes); seeds must be UTF-8")
         raise SeedError(source, "(front matter)", "file must start with a '---' line", 1)
     start = opening.end() + 1  # past the newline that ends the opening '---' line
     closing = _DELIMITER.search(data, start)
@@ -177,13 +215,15 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
         line = 2 + raw.count(b"\n", 0, error.start)
         raise SeedError(source, "(encoding)", "not valid UTF-8 text", line) from None
     text = text.replace("\r\n", "\n")
-    _refuse_yaml_bombs(text, source)
+    refuse_yaml_bombs(text, source)
     try:
         loaded = yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as error:
-        raise _yaml_error(error, source) from None
+        raise _yaml_error(error, source, text) from None
     except RecursionError:
         raise SeedError(source, "(yaml)", "nested too deeply") from None
+    except Exception as error:  # untrusted input: any other failure is this file's problem
+        raise SeedError(source, "(yaml)", f"cannot be loaded ({type(error).__name__})") from None
     if loaded is None:
         raise SeedError(source, "(front matter)", "front matter is empty", 2)
     if not isinstance(loaded, dict):
@@ -191,20 +231,38 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
     return FrontMatter(loaded, text, first_line=2)
 
 
-def _refuse_yaml_bombs(text: str, source: str) -> None:
-    """Reject deep nesting and alias floods before libyaml builds them.
+def refuse_yaml_bombs(text: str, source: str) -> None:
+    """Reject deep nesting, alias floods and huge node counts before libyaml builds them.
 
-    libyaml's composer recurses in C and crashes the process on very deep flow
-    nesting, so depth is checked on the (iterative) event stream first. Only
-    documents that could be dangerous pay for the extra pass.
+    libyaml's composer recurses in C and crashes the process on very deep
+    nesting (flow `[[[`, block `- - -` or `? ? ?` alike), so depth is checked on
+    the (iterative) event stream first. Only documents that could be dangerous
+    pay for the extra pass: nesting deeper than MAX_YAML_DEPTH needs that many
+    level openers or that much indentation, an alias needs `&` and `*`, and
+    MAX_YAML_NODES nodes need more than _SMALL_YAML characters.
     """
-    suspicious = (text.count("[") + text.count("{") > 256) or ("&" in text and "*" in text)
+    suspicious = (
+        len(text) > _SMALL_YAML
+        or ("&" in text and "*" in text)
+        or _DEEP_INDENT.search(text) is not None
+        or _count_level_openers(text) > MAX_YAML_DEPTH
+    )
     if not suspicious:
         return
     depth = 0
     aliases = 0
+    nodes = 0
     try:
         for event in yaml.parse(text, Loader=SafeLoader):
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise SeedError(
+                        source,
+                        "(yaml)",
+                        f"more than {MAX_YAML_NODES} values",
+                        event.start_mark.line + 2,
+                    )
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
@@ -226,13 +284,27 @@ def _refuse_yaml_bombs(text: str, source: str) -> None:
                         event.start_mark.line + 2,
                     )
     except yaml.YAMLError as error:
-        raise _yaml_error(error, source) from None
+        raise _yaml_error(error, source, text) from None
 
 
-def _yaml_error(error: yaml.YAMLError, source: str) -> SeedError:
+def _count_level_openers(text: str) -> int:
+    count = 0
+    for _ in _LEVEL_OPENER.finditer(text):
+        count += 1
+        if count > MAX_YAML_DEPTH:
+            break
+    return count
+
+
+def _yaml_error(error: yaml.YAMLError, source: str, text: str = "") -> SeedError:
     mark = getattr(error, "problem_mark", None)
     line = mark.line + 2 if mark is not None else None  # +1 for 1-based, +1 for '---'
     problem = getattr(error, "problem", None) or type(error).__name__
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        code = error.character
+        shown = f"U+{code:04X}" if isinstance(code, int) else repr(code)
+        problem = f"character {shown} not allowed ({error.reason})"
+        line = text.count("\n", 0, error.position) + 2 if text else None
     context = getattr(error, "context", None)
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
     return SeedError(source, "(yaml)", message, line)
