@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from feedservice.catalog import Catalog, Feed
 from feedservice.feeds import CONTENT_TYPES, FORMATS, FeedPage, render
+from feedservice.feeds.page import newest_date
+from feedservice.metrics import timed
 
 PageKey = tuple[str, str, str, int]  # (format, feed kind, feed name, page number)
 
@@ -61,6 +63,7 @@ def page_fingerprint(page: FeedPage) -> str:
         str(feed.limit),
         str(page.number),
         str(feed.page_count),
+        page.updated.isoformat(),  # an empty feed's date follows the catalog's newest
     ]
     parts.extend(article.revision for article in page.items)
     return hashlib.blake2b(
@@ -93,13 +96,15 @@ class DocumentSet:
                         self._documents[key] = (fingerprint, self._render(feed, number, fmt))
 
     def _page(self, feed: Feed, number: int) -> FeedPage:
-        return FeedPage(feed, number, self.catalog.config)
+        return FeedPage(feed, number, self.catalog.config, newest_date(self.catalog))
 
     def _render(self, feed: Feed, number: int, fmt: str) -> Document:
         page = self._page(feed, number)
         self.renders += 1
         self.rendered_feeds.add((feed.kind, feed.name))
-        return make_document(render(page, fmt), CONTENT_TYPES[fmt], page.updated)
+        return timed(
+            lambda: make_document(render(page, fmt), CONTENT_TYPES[fmt], page.last_modified)
+        )
 
     def get(self, fmt: str, kind: str, name: str, number: int = 1) -> Document | None:
         """The document, rendering a later page the first time it is asked for."""

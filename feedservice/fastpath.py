@@ -13,13 +13,17 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from werkzeug.http import HTTP_STATUS_CODES
+
 from feedservice.conditional import feed_response
+from feedservice.metrics import count_feed_request
 from feedservice.service import Service
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _PATH = re.compile(r"^/(topics|feeds)/([a-z0-9][a-z0-9_-]{0,127})\.(rss|atom|json)$")
 _QUERY = re.compile(r"^(?:page=([1-9][0-9]{0,8}))?$")
-_REASONS = {200: "200 OK", 304: "304 Not Modified"}
+# The status lines werkzeug's Response produces, so both paths match byte for byte.
+_REASONS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 304)}
 
 
 class _EnvironHeaders:
@@ -58,5 +62,6 @@ class FastPath:
                             document, method, _EnvironHeaders(environ), snap.config.reload_interval
                         )
                         start_response(_REASONS[status], headers)
+                        count_feed_request(kind, fmt, status)
                         return [body]
         return self.fallback(environ, start_response)

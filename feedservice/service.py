@@ -18,8 +18,11 @@ from pathlib import Path
 from feedservice.catalog import Catalog, ReloadStats, SeedStore, build_catalog
 from feedservice.config import Config, ConfigError, load_config
 from feedservice.documents import DocumentSet
+from feedservice.seeds import SeedError
 
 log = logging.getLogger("feedservice")
+# Reload summaries and bad-file lines: with several workers only one writes them.
+reload_log = logging.getLogger("feedservice.reload")
 
 Listener = Callable[["Snapshot", "Snapshot"], None]
 
@@ -48,11 +51,12 @@ class Service:
         config_path: str | os.PathLike[str] | None,
         *,
         reload_interval: int | None = None,
+        store: SeedStore | None = None,
     ) -> None:
         self.seeds_dir = Path(seeds_dir)
         self.config_path = Path(config_path) if config_path is not None else None
         self.interval_override = reload_interval
-        self.store = SeedStore(self.seeds_dir)
+        self.store = store if store is not None else SeedStore(self.seeds_dir)
         self.listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._config = self._read_config()  # raises ConfigError: a bad start config is fatal
@@ -77,8 +81,12 @@ class Service:
             except ConfigError as error:
                 config_error = str(error)  # keep the last good config in force
                 if config_error != previous.config_error:
-                    log.error("config: %s; keeping the last good config", config_error)
-            stats = self.store.refresh()
+                    reload_log.error("config: %s; keeping the last good config", config_error)
+            try:
+                stats = self.store.refresh()
+            except SeedError as error:  # the seed directory itself is gone or unreadable
+                reload_log.error("seeds: %s; still serving the last snapshot", error)
+                return previous
             snapshot = self._build(self._config, previous, stats, config_error, started)
             self.snapshot = snapshot
         if snapshot.documents is not previous.documents or snapshot.generation == 1:
@@ -93,18 +101,31 @@ class Service:
     def _log_reload(self, snapshot: Snapshot) -> None:
         stats = snapshot.stats
         errors = snapshot.catalog.errors
-        log.info(
+        summary = {
+            "added": stats.added,
+            "changed": stats.changed,
+            "removed": stats.removed,
+            "errors": len(errors),
+            "duration_ms": round(snapshot.duration * 1000),
+            "feeds_rendered": len(snapshot.documents.rendered_feeds),
+        }
+        reload_log.info(
             "reload: +%d ~%d -%d files, %d errors, %d ms, %d feeds re-rendered",
-            stats.added,
-            stats.changed,
-            stats.removed,
-            len(errors),
-            round(snapshot.duration * 1000),
-            len(snapshot.documents.rendered_feeds),
+            *summary.values(),
+            extra=summary,
         )
         for problem in errors:
             if problem.source in stats.changed_sources or snapshot.generation == 1:
-                log.warning("seed error: %s", problem.describe())
+                reload_log.warning(
+                    "seed error: %s",
+                    problem.describe(),
+                    extra={
+                        "path": problem.source,
+                        "field": problem.field,
+                        "reason": problem.message,
+                        "line": problem.line,
+                    },
+                )
 
     def _build(
         self,

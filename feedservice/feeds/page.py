@@ -32,6 +32,14 @@ class FeedPage:
         items = self.items
         return items[0].published if items else self.fallback_updated
 
+    @property
+    def last_modified(self) -> datetime:
+        """For HTTP: the newest publish date or seed-file change among the items, so an
+        edit moves it forward for `If-Modified-Since` pollers; never later than now."""
+        dates = [self.updated]
+        dates.extend(item.modified for item in self.items if item.modified is not None)
+        return min(max(dates), datetime.now(UTC))
+
     def url(self, fmt: str, number: int | None = None) -> str:
         """Absolute URL of this feed in `fmt`, on page `number` (default: this page)."""
         number = self.number if number is None else number

@@ -1,0 +1,243 @@
+"""The persistent parse cache: reused only for unchanged files, crash-safe, safe to delete,
+never trusted blindly; and the parallel parse that fills it."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+from conftest import article_fields, bump_mtime, seed_text, write_seed
+
+from feedservice import catalog, parsecache
+from feedservice.catalog import SeedStore, prime_parse_cache
+from feedservice.parsecache import ParseCache
+
+
+def _corpus(directory: Path, count: int = 12) -> Path:
+    for n in range(count):
+        write_seed(directory, f"{n:03d}.md", **article_fields(n, topics=["AI", f"T{n % 3}"]))
+    (directory / "bad.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    return directory
+
+
+def _state(store: SeedStore) -> tuple[list[object], list[object]]:
+    articles = sorted(store.articles(), key=lambda article: article.source)
+    problems = sorted(store.problems(), key=repr)
+    return articles, problems
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> ParseCache:
+    return ParseCache(tmp_path / "cache" / "seeds.cache", min_files=0)
+
+
+def test_a_warm_start_parses_nothing_and_equals_a_cold_one(seeds: Path, cache: ParseCache) -> None:
+    _corpus(seeds)
+    cold = SeedStore(seeds, cache=cache)
+    stats = cold.refresh()
+    assert (stats.parsed, stats.cached) == (13, 0)
+    assert cache.path.exists() and oct(cache.path.stat().st_mode & 0o777) == "0o600"
+    warm = SeedStore(seeds, cache=cache)
+    stats = warm.refresh()
+    assert (stats.parsed, stats.cached) == (0, 13)
+    uncached = SeedStore(seeds, cache=None)
+    uncached.refresh()
+    assert _state(warm) == _state(cold) == _state(uncached)
+    assert any(problem.field == "(yaml)" for problem in warm.problems())
+
+
+def test_each_file_is_invalidated_by_size_mtime_or_inode(seeds: Path, cache: ParseCache) -> None:
+    _corpus(seeds)
+    SeedStore(seeds, cache=cache).refresh()
+    # Same size, new mtime: the title changes by one character.
+    path = seeds / "001.md"
+    path.write_text(path.read_text().replace("number 1", "number 7"), encoding="utf-8")
+    bump_mtime(path)
+    # New inode, same size and mtime: replaced by rename, as editors do.
+    other = seeds / "002.md"
+    info = other.stat()
+    replacement = seeds / ".tmp-002"
+    replacement.write_text(other.read_text().replace("number 2", "number 8"), encoding="utf-8")
+    os.utime(replacement, ns=(info.st_atime_ns, info.st_mtime_ns))
+    os.replace(replacement, other)
+    assert other.stat().st_ino != info.st_ino and other.stat().st_size == info.st_size
+    # Different size.
+    write_seed(seeds, "003.md", **article_fields(3, title="A much longer title than before"))
+    store = SeedStore(seeds, cache=cache)
+    stats = store.refresh()
+    assert (stats.parsed, stats.cached) == (3, 10)
+    titles = {article.source: article.title for article in store.articles()}
+    assert titles["001.md"] == "Article number 7"
+    assert titles["002.md"] == "Article number 8"
+    assert titles["003.md"] == "A much longer title than before"
+    # The rewritten cache now knows the new versions.
+    assert SeedStore(seeds, cache=cache).refresh().parsed == 0
+
+
+def test_deleting_or_corrupting_the_cache_only_costs_a_parse(
+    seeds: Path, cache: ParseCache
+) -> None:
+    _corpus(seeds)
+    reference = SeedStore(seeds, cache=cache)
+    reference.refresh()
+    data = cache.path.read_bytes()
+    for damaged in (data[: len(data) // 2], b"", b"garbage" * 10, data[:-1]):
+        cache.path.write_bytes(damaged)
+        store = SeedStore(seeds, cache=cache)
+        assert store.refresh().parsed == 13
+        assert _state(store) == _state(reference)
+    cache.path.unlink()
+    store = SeedStore(seeds, cache=cache)
+    assert store.refresh().parsed == 13
+    assert _state(store) == _state(reference)
+    assert SeedStore(seeds, cache=cache).refresh().parsed == 0
+
+
+def test_a_cache_for_another_directory_or_version_is_ignored(
+    tmp_path: Path, seeds: Path, cache: ParseCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _corpus(seeds)
+    SeedStore(seeds, cache=cache).refresh()
+    other = _corpus(tmp_path / "other")
+    assert SeedStore(other, cache=cache).refresh().parsed == 13
+    SeedStore(seeds, cache=cache).refresh()
+    monkeypatch.setattr(parsecache, "VERSION_KEY", "a different parser")
+    assert SeedStore(seeds, cache=cache).refresh().parsed == 13
+
+
+def test_a_planted_or_foreign_cache_runs_no_code(
+    seeds: Path, cache: ParseCache, tmp_path: Path
+) -> None:
+    _corpus(seeds)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    cache.path.parent.mkdir(parents=True)
+    cache.path.write_bytes(pickle.dumps(((parsecache.VERSION_KEY, str(seeds)), Exploit())))
+    os.chmod(cache.path, 0o600)
+    assert SeedStore(seeds, cache=cache).refresh().parsed == 13
+    assert not marker.exists()
+    # A cache file others may write is refused outright.
+    os.chmod(cache.path, 0o666)
+    assert cache.load(seeds) == {}
+
+
+def test_saving_is_atomic_and_leaves_no_temp_files(seeds: Path, cache: ParseCache) -> None:
+    _corpus(seeds)
+    store = SeedStore(seeds, cache=cache)
+    store.refresh()
+    for n in range(3):
+        write_seed(seeds, f"new{n}.md", **article_fields(100 + n))
+        store.refresh()  # later saves run in the background
+    store.flush_cache()
+    assert sorted(path.name for path in cache.path.parent.iterdir()) == [cache.path.name]
+    assert len(cache.load(seeds)) == 16
+
+
+def test_a_broken_file_is_cached_as_broken_not_as_its_last_good_version(
+    seeds: Path, cache: ParseCache
+) -> None:
+    _corpus(seeds)
+    store = SeedStore(seeds, cache=cache)
+    store.refresh()
+    path = seeds / "004.md"
+    path.write_text(seed_text(title="no date or link"), encoding="utf-8")
+    bump_mtime(path)
+    store.refresh()
+    assert "004.md" in {article.source for article in store.articles()}  # last good kept
+    assert any("last good version" in problem.message for problem in store.problems())
+    store.flush_cache()
+    restarted = SeedStore(seeds, cache=cache)
+    stats = restarted.refresh()
+    assert stats.parsed == 0
+    uncached = SeedStore(seeds, cache=None)
+    uncached.refresh()
+    assert _state(restarted) == _state(uncached)  # a restart gives what a fresh parse gives
+
+
+def test_small_directories_write_no_cache_by_default(tmp_path: Path, seeds: Path) -> None:
+    _corpus(seeds)
+    small = ParseCache(tmp_path / "c" / "x.cache")  # default min_files
+    SeedStore(seeds, cache=small).refresh()
+    assert not small.path.exists()
+
+
+def test_the_default_location_is_outside_the_seeds_and_can_be_switched_off(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "somewhere"))
+    path = parsecache.default_cache_path(seeds)
+    assert path is not None and path.parent == tmp_path / "somewhere"
+    assert seeds not in path.parents
+    monkeypatch.setenv(parsecache.ENV_CACHE_DIR, "off")
+    assert parsecache.default_cache_path(seeds) is None
+    assert SeedStore(seeds).cache is None
+
+
+def test_parallel_parse_primes_the_cache_and_equals_a_serial_parse(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _corpus(seeds, 40)
+    monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
+    monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
+    monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    assert prime_parse_cache(seeds, workers=2) == 41
+    assert prime_parse_cache(seeds, workers=2) == 0  # fresh: nothing to do
+    primed = SeedStore(seeds, workers=2)
+    assert primed.refresh().parsed == 0
+    serial = SeedStore(seeds, workers=1, cache=None)
+    serial.refresh()
+    parallel = SeedStore(seeds, workers=2, cache=None)
+    parallel.refresh()
+    assert _state(primed) == _state(serial) == _state(parallel)
+
+
+def test_parsing_falls_back_to_one_process_when_no_pool_can_start(
+    seeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _corpus(seeds, 30)
+    monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
+
+    def no_pool(*args: object) -> list[bytes]:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(catalog, "_parse_in_processes", no_pool)
+    store = SeedStore(seeds, workers=2, cache=None)
+    assert store.refresh().parsed == 31
+    assert len(store.articles()) == 30
+
+
+def test_the_codec_round_trips_every_field(seeds: Path) -> None:
+    write_seed(
+        seeds,
+        "full.md",
+        **article_fields(
+            1,
+            originalUrl="https://example.com/original",
+            ampWebUrl="https://example.com/amp",
+            images=[{"url": "https://example.com/i.png", "width": 10, "height": 5, "title": "t"}],
+            provider={
+                "name": "P",
+                "domain": "p.example",
+                "images": [{"url": "https://p.example/logo.png"}],
+            },
+            related=[
+                {
+                    "title": "R",
+                    "webUrl": "https://r.example/",
+                    "provider": {"name": "RP"},
+                    "publishedDateTime": "2020-01-01T00:00:00+02:00",
+                }
+            ],
+        ),
+    )
+    article, problems = catalog.load_seed_file(str(seeds), "full.md")
+    assert article is not None and article.related and article.provider.image  # type: ignore[union-attr]
+    encoded = parsecache.encode_result(article, problems)
+    decoded = parsecache.decode_result(pickle.loads(parsecache.dumps(encoded)))
+    assert decoded == (article, problems)
