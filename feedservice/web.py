@@ -16,11 +16,13 @@ from flask import Flask, Response, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from feedservice import __version__
+from feedservice.articles import slugify
 from feedservice.catalog import CONFIGURED_KIND, TOPIC_KIND, Feed
 from feedservice.conditional import feed_response
 from feedservice.documents import Document, make_document
 from feedservice.feeds import CONTENT_TYPES, FORMATS
-from feedservice.feeds.page import EPOCH, FeedPage
+from feedservice.feeds.page import EPOCH, FeedPage, newest_date
+from feedservice.metrics import install as install_metrics
 from feedservice.opml import render_opml
 from feedservice.service import Service, Snapshot
 
@@ -42,6 +44,7 @@ def create_app(service: Service) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.add_template_filter(lambda value: value.astimezone(UTC), "utc")
+    install_metrics(app, service)  # /metrics, request counts, reload gauges
 
     def snapshot() -> Snapshot:
         return service.snapshot
@@ -85,9 +88,12 @@ def create_app(service: Service) -> Flask:
     def feed_page(kind: str, name: str) -> Response:
         snap = snapshot()
         found = snap.catalog.feed(kind, name)
-        if found is None:
+        number = _page_number(request.args.get("page"))
+        if found is None or number > found.page_count:
             abort(404)
-        document = snap.documents.extra(("html", kind, name), lambda: _feed_page(snap, found))
+        document = snap.documents.extra(
+            ("html", kind, name, str(number)), lambda: _feed_page(snap, found, number)
+        )
         return serve(document, snap)
 
     @app.get("/<any(feeds, topics):which>.opml")
@@ -170,8 +176,8 @@ def _index_page(snap: Snapshot) -> Document:
     return make_document(html.encode("utf-8", "surrogatepass"), HTML_TYPE, _newest(snap))
 
 
-def _feed_page(snap: Snapshot, feed: Feed) -> Document:
-    page = FeedPage(feed, 1, snap.config)
+def _feed_page(snap: Snapshot, feed: Feed, number: int = 1) -> Document:
+    page = FeedPage(feed, number, snap.config, newest_date(snap.catalog))
     html = render_template(
         "feed.html",
         config=snap.config,
@@ -179,6 +185,7 @@ def _feed_page(snap: Snapshot, feed: Feed) -> Document:
         page=page,
         items=page.items,
         links=feed_links(feed, snap),
+        topic_path=lambda topic: f"/{TOPIC_KIND}/{slugify(topic)}/",
         content_types=CONTENT_TYPES,
         version=__version__,
     )

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, article_fields, free_port, write_config, write_seed
+
 from feedservice import scheduler
 from feedservice.service import Service
 
@@ -35,8 +35,9 @@ def test_scheduler_reloads_on_the_interval_and_starts_once(seeds: Path, tmp_path
     assert len(service.snapshot.catalog.articles) == 2
 
 
-def test_no_scheduler_in_the_reloader_watcher(seeds: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_scheduler_in_the_reloader_watcher(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = Service(seeds, write_config(tmp_path / "feeds.yaml"))
     monkeypatch.setenv("FEEDSERVICE_DEV_RELOADER", "1")
     monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
@@ -45,17 +46,30 @@ def test_no_scheduler_in_the_reloader_watcher(seeds: Path, tmp_path: Path,
     assert scheduler.start_reloading(service) is not None
 
 
-def test_dev_server_with_reloader_runs_exactly_one_scheduler(seeds: Path, tmp_path: Path
-                                                             ) -> None:
+def test_dev_server_with_reloader_runs_exactly_one_scheduler(seeds: Path, tmp_path: Path) -> None:
     write_seed(seeds, "a.md", **article_fields(1))
     config = write_config(tmp_path / "feeds.yaml", reload_interval=1)
     port = free_port()
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "feedservice", "serve", "--dev", "--seeds", str(seeds),
-             "--config", str(config), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+            [
+                sys.executable,
+                "-m",
+                "feedservice",
+                "serve",
+                "--dev",
+                "--seeds",
+                str(seeds),
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
     try:
         deadline = time.monotonic() + 20
         while "reloading" not in log.read_text() and time.monotonic() < deadline:
