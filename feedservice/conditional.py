@@ -8,10 +8,13 @@ malformed `If-None-Match` or `If-Modified-Since` is ignored, and
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
+from datetime import datetime
 
-from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags, quote_etag
+from werkzeug.datastructures import ETags
+from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from feedservice.documents import Document
 
@@ -23,6 +26,11 @@ _IF_NONE_MATCH = re.compile(
 )
 
 
+# Pollers send the same few header values over and over: parse each distinct value once.
+# The caches are bounded, so hostile clients sending endless new values cost only misses.
+
+
+@functools.lru_cache(maxsize=1024)
 def wants_gzip(accept_encoding: str | None) -> bool:
     if not accept_encoding:
         return False
@@ -34,18 +42,29 @@ def _well_formed(if_none_match: str) -> bool:
     return bool(_IF_NONE_MATCH.match(if_none_match)) and bool(if_none_match.strip(", \t"))
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_etags(if_none_match: str) -> ETags | None:
+    """The entity-tags of a well-formed If-None-Match; None for a malformed one."""
+    return parse_etags(if_none_match) if _well_formed(if_none_match) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_date(if_modified_since: str) -> datetime | None:
+    return parse_date(if_modified_since)
+
+
 def is_not_modified(
     document: Document, method: str, if_none_match: str | None, if_modified_since: str | None
 ) -> bool:
     if method not in {"GET", "HEAD"}:
         return False
-    if if_none_match and _well_formed(if_none_match):  # a malformed one is ignored
-        etags = parse_etags(if_none_match)
+    etags = _parsed_etags(if_none_match) if if_none_match else None
+    if etags is not None:  # a malformed If-None-Match is ignored
         if etags.star_tag:
             return True
         return etags.contains_weak(document.etag) or etags.contains_weak(document.gzip_etag)
     if if_modified_since:
-        since = parse_date(if_modified_since)
+        since = _parsed_date(if_modified_since)
         if since is not None:
             return document.last_modified <= since
     return False
@@ -56,10 +75,9 @@ def feed_response(
 ) -> tuple[int, Headers, bytes]:
     """(status, headers, body) for a GET or HEAD of `document`."""
     gzipped = wants_gzip(headers.get("Accept-Encoding"))
-    etag = document.gzip_etag if gzipped else document.etag
     common: Headers = [
-        ("ETag", quote_etag(etag)),
-        ("Last-Modified", http_date(document.last_modified)),
+        ("ETag", document.gzip_etag_header if gzipped else document.etag_header),
+        ("Last-Modified", document.last_modified_header),
         ("Cache-Control", f"public, max-age={max_age}"),
         ("Vary", "Accept-Encoding"),
         ("X-Content-Type-Options", "nosniff"),

@@ -79,17 +79,6 @@ DEFAULT_ALL_FEED = FeedSpec(
     topics=(ALL_TOPICS,),
 )
 
-SITE_KEYS = {
-    "title",
-    "description",
-    "base_url",
-    "language",
-    "reload_interval",
-    "topic_limit",
-    "websub_hub",
-    "feeds",
-}
-FEED_KEYS = {"name", "title", "description", "topics", "exclude_topics", "min_quality", "limit"}
 # Keys that FEEDSERVICE_<KEY> environment variables override (twelve-factor): every
 # key. FEEDSERVICE_FEEDS holds the feed list as YAML or JSON flow text.
 ENV_KEYS = (
@@ -102,6 +91,8 @@ ENV_KEYS = (
     "websub_hub",
     "feeds",
 )
+SITE_KEYS = frozenset(ENV_KEYS)
+FEED_KEYS = {"name", "title", "description", "topics", "exclude_topics", "min_quality", "limit"}
 MAX_ENV_FEEDS_CHARS = 65536
 
 

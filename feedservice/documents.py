@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from werkzeug.http import http_date, quote_etag
+
 from feedservice.catalog import Catalog, Feed
 from feedservice.feeds import CONTENT_TYPES, FORMATS, FeedPage, render
 from feedservice.feeds.page import newest_date
@@ -31,18 +33,26 @@ class Document:
     gzip_etag: str  # a distinct strong validator for the gzip representation
     content_type: str
     last_modified: datetime
+    # Header values computed once per render, not once per request (the poll hot path).
+    etag_header: str = ""
+    gzip_etag_header: str = ""
+    last_modified_header: str = ""
 
 
 def make_document(body: bytes, content_type: str, last_modified: datetime) -> Document:
     """Wrap bytes with validators; gzip once, with mtime=0 so it is deterministic."""
     digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+    modified = last_modified.astimezone(UTC).replace(microsecond=0)
     return Document(
         body=body,
         gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
         etag=digest,
         gzip_etag=digest + "-gz",
         content_type=content_type,
-        last_modified=last_modified.astimezone(UTC).replace(microsecond=0),
+        last_modified=modified,
+        etag_header=quote_etag(digest),
+        gzip_etag_header=quote_etag(digest + "-gz"),
+        last_modified_header=http_date(modified),
     )
 
 

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,16 @@ def config_file(tmp_path: Path) -> Path:
             },
         ],
     )
+
+
+def wait_for(check: Callable[[], object], what: str = "condition", timeout: float = 20) -> float:
+    """Poll `check` until it is true; return the seconds it took, or fail after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def free_port() -> int:

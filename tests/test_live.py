@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from conftest import REPO, article_fields, bump_mtime, write_config, write_seed
+from conftest import REPO, article_fields, bump_mtime, wait_for, write_config, write_seed
 from consumers import read_feed
-
-
-def wait_for(condition, timeout: float) -> float:
-    """Poll `condition` until true; return the seconds it took (fail after `timeout`)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_bundled_seeds_with_default_config(live_server_factory, tmp_path: Path) -> None:
@@ -44,12 +33,12 @@ def test_changes_show_within_the_interval(live_server_factory, seeds: Path, tmp_
         return [item.title for item in read_feed(server.get("/topics/ai.json")[2], "json")[1]]
 
     write_seed(seeds, "c.md", **article_fields(3, publishedDateTime="2030-01-01T00:00:00Z"))
-    assert wait_for(lambda: titles()[:1] == ["Article number 3"], 3) < 3
+    assert wait_for(lambda: titles()[:1] == ["Article number 3"], timeout=3) < 3
     write_seed(seeds, "a.md", **article_fields(1, title="Edited"))
     bump_mtime(seeds / "a.md")
-    wait_for(lambda: "Edited" in titles(), 3)
+    wait_for(lambda: "Edited" in titles(), timeout=3)
     (seeds / "b.md").unlink()
-    wait_for(lambda: "Article number 2" not in titles(), 3)
+    wait_for(lambda: "Article number 2" not in titles(), timeout=3)
 
 
 def test_etags_are_stable_across_reloads_and_workers(
@@ -61,7 +50,7 @@ def test_etags_are_stable_across_reloads_and_workers(
     server = live_server_factory(seeds, config, workers=2)
     etags = {server.get("/topics/ai.atom")[1]["ETag"] for _ in range(20)}
     generation = server.health()["generation"]
-    wait_for(lambda: server.health()["generation"] >= generation + 2, 5)
+    wait_for(lambda: server.health()["generation"] >= generation + 2, timeout=5)
     etags |= {server.get("/topics/ai.atom")[1]["ETag"] for _ in range(20)}
     assert len(etags) == 1  # every worker, before and after reloads: the same bytes
     etag = etags.pop()

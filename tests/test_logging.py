@@ -7,11 +7,10 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import REPO, LiveServer, article_fields, write_config, write_seed
+from conftest import REPO, LiveServer, article_fields, wait_for, write_config, write_seed
 
 from feedservice.logs import JsonFormatter, logging_config
 
@@ -49,15 +48,6 @@ def test_logging_config_covers_granian_loggers() -> None:
     assert config["formatters"]["main"]["()"] == "feedservice.logs.JsonFormatter"
     assert {"_granian", "granian.access"} <= set(config["loggers"])
     assert config["root"]["level"] == "WARNING"
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def bad_seeds(seeds: Path) -> None:

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import LiveServer, article_fields, seed_text, write_config, write_seed
+from conftest import (
+    LiveServer,
+    article_fields,
+    seed_text,
+    wait_for,
+    write_config,
+    write_seed,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedservice import metrics
@@ -163,15 +170,6 @@ def scrape(server: LiveServer) -> Samples:
     status, _headers, body = server.get("/metrics")
     assert status == 200, body
     return parse(body.decode("utf-8"))
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def worker_pids(server: LiveServer, want: int = 2) -> set[int]:
