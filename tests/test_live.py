@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from conftest import REPO, article_fields, bump_mtime, wait_for, write_config, write_seed
@@ -58,28 +56,3 @@ def test_etags_are_stable_across_reloads_and_workers(
     assert (status, body) == (304, b"")
     modified = server.get("/topics/ai.atom")[1]["Last-Modified"]
     assert server.get("/topics/ai.atom", {"If-Modified-Since": modified})[0] == 304
-
-
-def test_invalid_config_at_startup_exits_2_naming_the_key(seeds: Path, tmp_path: Path) -> None:
-    config = tmp_path / "feeds.yaml"
-    config.write_text("reload_interval: soon\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "feedservice",
-            "serve",
-            "--seeds",
-            str(seeds),
-            "--config",
-            str(config),
-            "--port",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-    )
-    assert result.returncode == 2
-    assert "reload_interval" in result.stderr and "whole number" in result.stderr
