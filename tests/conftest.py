@@ -225,6 +225,17 @@ def realworld(tmp_path: Path) -> Path:
     return REALWORLD
 
 
+def realworld_and_samples(tmp: Path) -> Path:
+    """A temp seed dir holding the real-world corpus and the bundled samples side by side
+    (copied under `tmp`, never into the repo); skips if ../shared is not beside us."""
+    if not REALWORLD.is_dir():
+        pytest.skip("../shared/realworld is not beside the checkout")
+    seeds = tmp / "seeds"
+    shutil.copytree(REALWORLD, seeds / "realworld")
+    shutil.copytree(SAMPLE_SEEDS, seeds / "bundled")
+    return seeds
+
+
 def copy_tree(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target

@@ -10,7 +10,6 @@ kept in artifacts/ for people to look at.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 import yaml
-from conftest import REALWORLD, REPO, SAMPLE_SEEDS
+from conftest import REPO, realworld_and_samples
 from lxml import etree
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,12 +58,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A live server over realworld + bundled seeds; topic pages of 10 items, so they page."""
     from conftest import start_server
 
-    if not REALWORLD.is_dir():
-        pytest.skip("../shared/realworld is not beside the checkout")
     tmp = tmp_path_factory.mktemp("browser")
-    seeds = tmp / "seeds"
-    shutil.copytree(REALWORLD, seeds / "realworld")
-    shutil.copytree(SAMPLE_SEEDS, seeds / "bundled")
+    seeds = realworld_and_samples(tmp)
     config = yaml.safe_load((REPO / "config" / "feeds.yaml").read_text())
     config["topic_limit"] = 10
     config_path = tmp / "feeds.yaml"

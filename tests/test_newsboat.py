@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REALWORLD, REPO, SAMPLE_SEEDS, bump_mtime, start_server
+from conftest import REPO, bump_mtime, realworld_and_samples, start_server
 
 from feedservice.catalog import CONFIGURED_KIND, TOPIC_KIND, Catalog, SeedStore, build_catalog
 from feedservice.config import load_config
@@ -84,11 +84,7 @@ class Reader:
 
 def make_site(tmp: Path) -> tuple[Path, Path]:
     """A copy of realworld + bundled seeds (so a test may edit it) and the shipped config."""
-    if not REALWORLD.is_dir():
-        pytest.skip("../shared/realworld is not beside the checkout")
-    seeds = tmp / "seeds"
-    shutil.copytree(REALWORLD, seeds / "realworld")
-    shutil.copytree(SAMPLE_SEEDS, seeds / "bundled")
+    seeds = realworld_and_samples(tmp)
     config = yaml.safe_load((REPO / "config" / "feeds.yaml").read_text())
     config["reload_interval"] = 1
     path = tmp / "feeds.yaml"

@@ -12,7 +12,6 @@ links are checked too.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 import feedparser
 import pytest
-from conftest import REALWORLD, SAMPLE_SEEDS, article_fields, write_config, write_seed
+from conftest import article_fields, realworld_and_samples, write_config, write_seed
 from lxml import etree, html
 
 from feedservice.service import Service
@@ -102,12 +101,8 @@ def awkward_articles(seeds: Path) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> list[Served]:
     """Every RSS and Atom document of the site, every page, fetched as a reader would."""
-    if not REALWORLD.is_dir():
-        pytest.skip("../shared/realworld is not beside the checkout")
     tmp = tmp_path_factory.mktemp("rules")
-    seeds = tmp / "seeds"
-    shutil.copytree(REALWORLD, seeds / "realworld")
-    shutil.copytree(SAMPLE_SEEDS, seeds / "bundled")
+    seeds = realworld_and_samples(tmp)
     awkward_articles(seeds)
     config = write_config(
         tmp / "feeds.yaml",
