@@ -11,20 +11,21 @@ import functools
 import logging
 import math
 import multiprocessing
+import operator
 import os
 import pickle
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-from feedservice import parsecache
+from feedservice import compact, parsecache
 from feedservice.articles import Article, Problem, parse_seed, slugify
+from feedservice.compact import StoredArticle
 from feedservice.config import Config, FeedSpec
 from feedservice.seeds import FileStamp, SeedError, display_path, read_seed, scan
 
@@ -42,7 +43,7 @@ class Feed:
     name: str  # topic slug or configured feed name
     title: str
     description: str
-    items: tuple[Article, ...]
+    items: tuple[StoredArticle, ...]
     limit: int
 
     @property
@@ -53,7 +54,7 @@ class Feed:
     def page_count(self) -> int:
         return max(1, math.ceil(len(self.items) / self.limit))
 
-    def page(self, number: int) -> tuple[Article, ...]:
+    def page(self, number: int) -> tuple[StoredArticle, ...]:
         start = (number - 1) * self.limit
         return self.items[start : start + self.limit]
 
@@ -67,7 +68,7 @@ class Catalog:
     """An immutable snapshot: what every request of one reload generation sees."""
 
     config: Config
-    articles: tuple[Article, ...]  # published, de-duplicated, newest first
+    articles: tuple[StoredArticle, ...]  # published, de-duplicated, newest first
     feeds: Mapping[tuple[str, str], Feed]
     problems: tuple[Problem, ...] = ()
     duplicates: Mapping[str, str] = field(default_factory=dict)  # loser source → winner source
@@ -85,39 +86,44 @@ class Catalog:
 
 
 def build_catalog(
-    candidates: Iterable[Article], config: Config, problems: Iterable[Problem] = ()
+    candidates: Iterable[StoredArticle | Article], config: Config, problems: Iterable[Problem] = ()
 ) -> Catalog:
-    """Published, de-duplicated articles, newest first, with every feed they imply."""
+    """Published, de-duplicated articles, newest first, with every feed they imply.
+
+    Takes the store's compact articles; full Articles (tools, tests) are stored first."""
     drafts: set[str] = set()
-    by_identity: dict[str, list[Article]] = defaultdict(list)
+    by_identity: dict[str, StoredArticle] = {}
+    groups: dict[str, list[StoredArticle]] = {}  # identities that more than one file claims
     for article in candidates:
+        if isinstance(article, Article):
+            article = compact.store(article)
         if article.is_draft:
             drafts.add(article.source)
-        else:
-            by_identity[article.identity].append(article)
+            continue
+        first = by_identity.setdefault(article.identity, article)
+        if first is not article:
+            groups.setdefault(article.identity, [first]).append(article)
 
-    winners: list[Article] = []
     duplicates: dict[str, str] = {}
     found = list(problems)
-    for group in by_identity.values():
-        if len(group) == 1:
-            winners.append(group[0])
-            continue
+    for identity, group in groups.items():
         # Newest publish date wins, then the lexically first path: deterministic.
         group.sort(key=lambda article: (-article.published.timestamp(), article.source))
-        winners.append(group[0])
+        winner = by_identity[identity] = group[0]
         for loser in group[1:]:
-            duplicates[loser.source] = group[0].source
+            duplicates[loser.source] = winner.source
             found.append(
                 Problem(
                     loser.source,
                     "webUrl",
-                    f"duplicate of {group[0].source} (same link "
-                    f"{group[0].identity}); that file is served",
+                    f"duplicate of {winner.source} (same link {identity}); that file is served",
                     fatal=False,
                 )
             )
-    winners.sort(key=lambda article: article.sort_key)
+    winners = list(by_identity.values())
+    # Newest first, ties by identity (StoredArticle.sort_key), as two stable C-level sorts.
+    winners.sort(key=_IDENTITY)
+    winners.sort(key=_PUBLISHED, reverse=True)
     articles = tuple(winners)
 
     feeds: dict[tuple[str, str], Feed] = {}
@@ -136,6 +142,9 @@ def build_catalog(
     )
 
 
+_IDENTITY = operator.attrgetter("identity")
+_PUBLISHED = operator.attrgetter("published")
+_TOPICS = operator.attrgetter("topics")
 _slug = functools.lru_cache(maxsize=1 << 16)(slugify)  # a few hundred topics, 100k articles
 
 
@@ -144,40 +153,41 @@ def _slugs(topics: tuple[str, ...]) -> frozenset[str]:
     return frozenset(_slug(topic) for topic in topics)
 
 
-def _configured_feed(spec: FeedSpec, articles: tuple[Article, ...]) -> Feed:
+def _configured_feed(spec: FeedSpec, articles: tuple[StoredArticle, ...]) -> Feed:
     wanted = {_slug(topic) for topic in spec.topics}
     excluded = {_slug(topic) for topic in spec.exclude_topics}
-    verdicts: dict[tuple[str, ...], bool] = {}  # topic tuples are shared: decide each once
-
-    def topics_fit(topics: tuple[str, ...]) -> bool:
-        verdict = verdicts.get(topics)
-        if verdict is None:
-            slugs = _slugs(topics)
-            verdict = (spec.all_topics or bool(slugs & wanted)) and not slugs & excluded
-            verdicts[topics] = verdict
-        return verdict
-
+    # Topic tuples are shared between articles: decide each distinct one once.
+    fits = {
+        topics: (spec.all_topics or bool(_slugs(topics) & wanted)) and not _slugs(topics) & excluded
+        for topics in set(map(_TOPICS, articles))
+    }
     minimum = spec.min_quality
     if minimum is None:
-        items = tuple(article for article in articles if topics_fit(article.topics))
+        items = tuple([article for article in articles if fits[article.topics]])
     else:
         items = tuple(
-            article
-            for article in articles
-            if (article.quality or 0) >= minimum and topics_fit(article.topics)
+            [
+                article
+                for article in articles
+                if (article.quality or 0) >= minimum and fits[article.topics]
+            ]
         )
     return Feed(CONFIGURED_KIND, spec.name, spec.title, spec.description, items, spec.limit)
 
 
-def _topic_feeds(articles: tuple[Article, ...], config: Config) -> list[Feed]:
-    members: dict[str, list[Article]] = defaultdict(list)
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+def _topic_feeds(articles: tuple[StoredArticle, ...], config: Config) -> list[Feed]:
+    members: dict[str, list[StoredArticle]] = defaultdict(list)
+    slugs_of: dict[tuple[str, ...], list[str]] = {}  # one slug per feed, even if two names share it
     for article in articles:
-        for topic in article.topics:
-            slug = _slug(topic)
-            if not members[slug] or members[slug][-1] is not article:
-                members[slug].append(article)
-            spellings[slug][topic] += 1
+        slugs = slugs_of.get(article.topics)
+        if slugs is None:
+            slugs = slugs_of[article.topics] = list(dict.fromkeys(map(_slug, article.topics)))
+        for slug in slugs:
+            members[slug].append(article)
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    for topics, count in Counter(map(_TOPICS, articles)).items():
+        for topic in topics:
+            spellings[_slug(topic)][topic] += count
     feeds = []
     for slug in sorted(members):
         # Names that share a slug share a feed; the most used spelling names it.
@@ -196,14 +206,6 @@ def _topic_feeds(articles: tuple[Article, ...], config: Config) -> list[Feed]:
 
 
 # --- the incremental store -----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _FileState:
-    stamp: FileStamp
-    article: Article | None  # the current good version, or the last good one
-    problems: tuple[Problem, ...]  # what parsing the file as it is now found
-    carried: bool = False  # `article` is a last good version the file no longer gives
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +231,21 @@ def load_seed_file(root: str, relative: str) -> tuple[Article | None, tuple[Prob
     return parsed.article, parsed.warnings
 
 
-def _load_chunk(root: str, relatives: list[str]) -> bytes:
-    """A worker's share: parse results, encoded and pickled in one go (cheap IPC)."""
-    return parsecache.dumps(
-        [parsecache.encode_result(*load_seed_file(root, relative)) for relative in relatives]
-    )
+def parse_stored(root: str, relative: str, stamp: FileStamp) -> parsecache.Result:
+    """`load_seed_file`, in the stored form, dated by the file's mtime."""
+    article, problems = load_seed_file(root, relative)
+    if article is None:
+        return None, problems
+    return compact.store(article, _mtime(stamp)), problems
+
+
+def _mtime(stamp: FileStamp) -> datetime:
+    return datetime.fromtimestamp(stamp[1] / 1e9, UTC)
+
+
+def _parse_chunk(root: str, work: list[tuple[str, FileStamp]]) -> bytes:
+    """A pool worker's share: parse results, pickled in one go (cheap IPC)."""
+    return parsecache.dumps([parse_stored(root, relative, stamp) for relative, stamp in work])
 
 
 _DEFAULT = object()
@@ -245,6 +257,7 @@ class SeedStore:
     The first refresh takes unchanged files from the persistent parse cache
     (see parsecache.py) and parses the rest, across processes when there are
     many; later refreshes parse only files whose size, mtime or inode changed.
+    Articles are held in their compact stored form (compact.py).
     """
 
     def __init__(
@@ -258,44 +271,58 @@ class SeedStore:
         self.cache: parsecache.ParseCache | None = (
             parsecache.ParseCache.default_for(self.root) if cache is _DEFAULT else cache  # type: ignore[assignment]
         )
-        self._files: dict[str, _FileState] = {}
+        # The state of the directory as last read, one entry per seed file:
+        self._stamps: dict[str, FileStamp] = {}
+        self._articles: dict[str, StoredArticle | None] = {}  # None: the file gives no article
+        self._problems: dict[str, tuple[Problem, ...]] = {}  # only files that have problems
+        self._carried: set[str] = set()  # files served from their last good version
         self._scan_problems: list[Problem] = []
-        self._cache_consulted = False
-        self._interned: dict[Any, Any] = {}
+        self._share = parsecache.Interner()
         self._saved_once = False
         self._save_guard = threading.Lock()
-        self._pending: list[tuple[str, _FileState]] | None = None
+        self._pending: parsecache.Contents | None = None
         self._saver: threading.Thread | None = None
 
     def refresh(self) -> ReloadStats:
         """Re-scan; parse only new or changed files; drop deleted ones."""
         stamps, scan_errors = scan(self.root)
         self._scan_problems = [Problem.from_error(error) for error in scan_errors]
-        files = self._files
-        removed = [relative for relative in files if relative not in stamps]
+        previous = self._stamps
+        if stamps == previous:  # the common case, compared in C: nothing changed
+            return ReloadStats()
+        if not previous and self._load_whole_cache(stamps):
+            return ReloadStats(
+                added=len(stamps),
+                changed_sources=frozenset(map(display_path, stamps)),
+                cached=len(stamps),
+            )
+        articles, problems, carried = self._articles, self._problems, self._carried
+        removed = [relative for relative in previous if relative not in stamps]
         for relative in removed:
-            del files[relative]
-        todo = []
-        for relative, stamp in stamps.items():
-            state = files.get(relative)
-            if state is None or state.stamp != stamp:
-                todo.append(relative)
-        added = sum(1 for relative in todo if relative not in files)
+            del articles[relative]
+            problems.pop(relative, None)
+            carried.discard(relative)
+        todo = [relative for relative, stamp in stamps.items() if previous.get(relative) != stamp]
+        added = sum(1 for relative in todo if relative not in articles)
         results, cached = self._results(todo, stamps)
-        for relative, (article, problems) in zip(todo, results, strict=True):
-            previous = files.get(relative)
-            carried = False
-            if article is None and previous is not None and previous.article is not None:
-                # A good file turned bad (often a half-written save): keep serving
-                # the last good version until the file is fixed or deleted.
-                article, carried = previous.article, True
-            elif article is not None:
-                modified = datetime.fromtimestamp(stamps[relative].mtime_ns / 1e9, UTC)
-                article = replace(self._intern(article, relative), modified=modified)
-            files[relative] = _FileState(stamps[relative], article, problems, carried)
+        for relative, (article, found) in zip(todo, results, strict=True):
+            carried.discard(relative)
+            if article is None:
+                last = articles.get(relative)
+                if last is not None:
+                    # A good file turned bad (often a half-written save): keep serving
+                    # the last good version until the file is fixed or deleted.
+                    article = last
+                    carried.add(relative)
+            articles[relative] = article
+            if found:
+                problems[relative] = found
+            else:
+                problems.pop(relative, None)
+        self._stamps = stamps
         parsed = len(todo) - cached
         if self.cache is not None and (parsed or removed):
-            self._save_cache()
+            self._save_cache(first=not previous)
         return ReloadStats(
             added=added,
             changed=len(todo) - added,
@@ -305,80 +332,76 @@ class SeedStore:
             cached=cached,
         )
 
+    def _load_whole_cache(self, stamps: dict[str, FileStamp]) -> bool:
+        """A fresh store on an unchanged directory: take the cache file as it is.
+
+        The common warm start: one bulk load, no per-file work and no temporaries
+        (which would only fragment the heap of a long-lived server process)."""
+        if self.cache is None or len(stamps) < self.cache.min_files:
+            return False
+        contents = self.cache.load(self.root)
+        if contents is None or contents.articles is None or len(contents.stamps) != len(stamps):
+            return False
+        saved = dict(zip(contents.relatives, contents.stamps, strict=True))
+        if saved != stamps:
+            return False
+        self._stamps = saved  # (its path strings are the ones the articles share)
+        self._articles = dict(zip(contents.relatives, contents.articles, strict=True))
+        self._problems = dict(contents.problems or {})
+        return True
+
     def _results(
         self, todo: list[str], stamps: dict[str, FileStamp]
-    ) -> tuple[list[tuple[Article | None, tuple[Problem, ...]]], int]:
+    ) -> tuple[list[parsecache.Result], int]:
         """Parse results for `todo`: from the parse cache where the stamp matches."""
-        entries: dict[str, parsecache.Entry] = {}
-        if self.cache is not None and not self._cache_consulted and todo:
-            self._cache_consulted = True  # only a fresh store can gain from the file
-            entries = self.cache.load(self.root)
-        results: list[tuple[Article | None, tuple[Problem, ...]] | None] = []
-        missing: list[str] = []
+        saved: dict[str, tuple[FileStamp, parsecache.Result]] = {}
+        if self.cache is not None and not self._stamps and len(todo) >= self.cache.min_files:
+            contents = self.cache.load(self.root)  # only a fresh store can gain from the file
+            if contents is not None:
+                saved = contents.entries()
+        results: list[parsecache.Result | None] = []
+        missing: list[tuple[str, FileStamp]] = []
         for relative in todo:
-            entry = entries.get(relative)
+            entry = saved.get(relative)
             stamp = stamps[relative]
-            if entry is not None and (entry[0], entry[1], entry[2]) == (
-                stamp.size,
-                stamp.mtime_ns,
-                stamp.inode,
-            ):
-                results.append(parsecache.decode_result(entry[3]))
+            if entry is not None and entry[0] == stamp:
+                results.append(entry[1])
             else:
                 results.append(None)
-                missing.append(relative)
+                missing.append((relative, stamp))
         parsed = iter(self._parse_all(missing))
         cached = len(todo) - len(missing)
         return [item if item is not None else next(parsed) for item in results], cached
 
-    def _parse_all(self, relatives: list[str]) -> list[tuple[Article | None, tuple[Problem, ...]]]:
+    def _parse_all(self, work: list[tuple[str, FileStamp]]) -> list[parsecache.Result]:
         root = str(self.root)
-        if len(relatives) >= PARALLEL_PARSE_THRESHOLD and self.workers > 1:
+        results: list[parsecache.Result] | None = None
+        if len(work) >= PARALLEL_PARSE_THRESHOLD and self.workers > 1:
             try:
-                blobs = _parse_in_processes(root, relatives, self.workers)
+                blobs = _parse_in_processes(root, work, self.workers)
             except Exception as error:  # no pool here (daemonic worker, no /dev/shm, ...)
                 log.warning("parallel parse unavailable (%s); parsing in one process", error)
             else:
-                return [
-                    parsecache.decode_result(item) for blob in blobs for item in pickle.loads(blob)
-                ]
-        return [load_seed_file(root, relative) for relative in relatives]
+                results = [item for blob in blobs for item in pickle.loads(blob)]
+        if results is None:
+            results = [parse_stored(root, relative, stamp) for relative, stamp in work]
+        share = self._share
+        return [
+            (share(article, relative) if article is not None else None, problems)
+            for (relative, _), (article, problems) in zip(work, results, strict=True)
+        ]
 
-    def _intern(self, article: Article, relative: str) -> Article:
-        """Share equal values between articles (providers, topic tuples, the path
-        string, a link equal to the identity): much less memory per article.
-        The values are equal, so nothing any output uses changes."""
-        interned = self._interned
-        provider = article.provider
-        if provider is not None:
-            shared = interned.setdefault(("p", provider), provider)
-            if shared is not provider:
-                object.__setattr__(article, "provider", shared)
-        topics = article.topics
-        shared = interned.setdefault(("t", topics), topics)
-        if shared is not topics:
-            object.__setattr__(article, "topics", shared)
-        for name, value in (("source", relative), ("link", article.identity)):
-            current = getattr(article, name)
-            if current is not value and current == value:
-                object.__setattr__(article, name, value)
-        original = article.original_url
-        if original is not None and original == article.link and original is not article.link:
-            object.__setattr__(article, "original_url", article.link)
-        return article
-
-    def _save_cache(self) -> None:
+    def _save_cache(self, *, first: bool) -> None:
         """The first load saves at once (a restart right after it is warm); later
         reloads save in the background, so one changed file never waits for a
         rewrite of the whole cache. Saves are atomic, so an interrupted one is harmless."""
         assert self.cache is not None
-        if not self._saved_once:
+        if first and not self._saved_once:
             self._saved_once = True
-            self.cache.save(self.root, self._cache_entries(list(self._files.items())))
+            self.cache.save(self.root, self._contents())
             return
         with self._save_guard:
-            # States are replaced, never mutated: a shallow copy is a consistent view.
-            self._pending = list(self._files.items())
+            self._pending = self._contents()  # a consistent copy of the current state
             if self._saver is not None and self._saver.is_alive():
                 return  # the running saver will pick the newer state up
             self._saver = threading.Thread(
@@ -393,7 +416,7 @@ class SeedStore:
             if pending is None:
                 return
             if self.cache is not None:
-                self.cache.save(self.root, self._cache_entries(pending))
+                self.cache.save(self.root, pending)
 
     def flush_cache(self) -> None:
         """Wait for a background save (tests, and a clean shutdown)."""
@@ -401,27 +424,27 @@ class SeedStore:
         if saver is not None:
             saver.join()
 
-    @staticmethod
-    def _cache_entries(states: list[tuple[str, _FileState]]) -> dict[str, parsecache.Entry]:
-        entries: dict[str, parsecache.Entry] = {}
-        for relative, state in states:
-            stamp = state.stamp
-            article = None if state.carried else state.article
-            entries[relative] = (
-                stamp.size,
-                stamp.mtime_ns,
-                stamp.inode,
-                parsecache.encode_result(article, state.problems),
-            )
-        return entries
+    def _contents(self) -> parsecache.Contents:
+        """The state as the cache stores it: a carried last good version is not what the
+        file gives, so a restart must find the file bad, as a fresh parse would."""
+        relatives = list(self._articles)
+        stamps = self._stamps
+        carried = self._carried
+        articles = self._articles
+        return parsecache.Contents(
+            relatives,
+            [stamps[relative] for relative in relatives],
+            [None if relative in carried else articles[relative] for relative in relatives],
+            dict(self._problems),
+        )
 
-    def articles(self) -> list[Article]:
-        return [state.article for state in self._files.values() if state.article is not None]
+    def articles(self) -> list[StoredArticle]:
+        return [article for article in self._articles.values() if article is not None]
 
     def problems(self) -> list[Problem]:
         found = list(self._scan_problems)
-        for state in self._files.values():
-            if state.carried:
+        for relative, problems in self._problems.items():
+            if relative in self._carried:
                 found.extend(
                     Problem(
                         p.source,
@@ -430,25 +453,25 @@ class SeedStore:
                         p.line,
                         p.fatal,
                     )
-                    for p in state.problems
+                    for p in problems
                 )
             else:
-                found.extend(state.problems)
+                found.extend(problems)
         return found
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._articles)
 
 
-def _parse_in_processes(root: str, relatives: list[str], workers: int) -> list[bytes]:
+def _parse_in_processes(root: str, work: list[tuple[str, FileStamp]], workers: int) -> list[bytes]:
     """Parse across processes; raises if no process pool can be started here."""
     # fork is cheapest but unsafe once threads exist (scheduler, server threads).
     method = "fork" if threading.active_count() == 1 else "forkserver"
-    size = max(50, min(2000, math.ceil(len(relatives) / (workers * 8))))
-    chunks = [relatives[start : start + size] for start in range(0, len(relatives), size)]
+    size = max(50, min(2000, math.ceil(len(work) / (workers * 8))))
+    chunks = [work[start : start + size] for start in range(0, len(work), size)]
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_load_chunk, [root] * len(chunks), chunks))
+        return list(pool.map(_parse_chunk, [root] * len(chunks), chunks))
 
 
 def prime_parse_cache(root: str | os.PathLike[str], workers: int | None = None) -> int:
@@ -466,33 +489,37 @@ def prime_parse_cache(root: str | os.PathLike[str], workers: int | None = None) 
     if len(stamps) < max(cache.min_files, PARALLEL_PARSE_THRESHOLD):
         return 0
     known = cache.load_stamps(root)
-    todo = [
-        relative
-        for relative, stamp in stamps.items()
-        if known.get(relative) != (stamp.size, stamp.mtime_ns, stamp.inode)
-    ]
+    todo = [(relative, stamp) for relative, stamp in stamps.items() if known.get(relative) != stamp]
     if len(todo) < PARALLEL_PARSE_THRESHOLD:
         return 0  # a few changes: each worker parses them faster than a pool starts
-    entries = cache.load(root) if len(todo) < len(stamps) else {}
+    saved = cache.load(root) if len(todo) < len(stamps) else None
+    kept = saved.entries() if saved is not None else {}
     workers = workers if workers is not None else (os.cpu_count() or 1)
     try:
-        encoded = [
-            item
-            for blob in _parse_in_processes(str(root), todo, workers)
-            for item in pickle.loads(blob)
-        ]
+        blobs = _parse_in_processes(str(root), todo, workers)
     except Exception as error:
         log.warning("parallel parse unavailable (%s); workers will parse", error)
         return 0
-    fresh: dict[str, parsecache.Entry] = {}
-    parsed = dict(zip(todo, encoded, strict=True))
+    share = parsecache.Interner()
+    parsed: dict[str, parsecache.Result] = {}
+    for (relative, _), (article, problems) in zip(
+        todo, (item for blob in blobs for item in pickle.loads(blob)), strict=True
+    ):
+        parsed[relative] = (share(article, relative) if article is not None else None, problems)
+    contents = parsecache.Contents([], [], [], {})
     for relative, stamp in stamps.items():
-        value = (
-            parsed[relative] if relative in parsed else entries.get(relative, (0, 0, 0, None))[3]
-        )
-        if value is not None:  # (a file the cache lost meanwhile is left to the workers)
-            fresh[relative] = (stamp.size, stamp.mtime_ns, stamp.inode, value)
-    cache.save(root, fresh)
+        result = parsed.get(relative)
+        if result is None:
+            entry = kept.get(relative)
+            if entry is None or entry[0] != stamp:
+                continue  # (a file that changed meanwhile is left to the workers)
+            result = entry[1]
+        contents.relatives.append(relative)
+        contents.stamps.append(stamp)
+        contents.articles.append(result[0])  # type: ignore[union-attr]
+        if result[1]:
+            contents.problems[relative] = result[1]  # type: ignore[index]
+    cache.save(root, contents)
     return len(todo)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import article_fields, bump_mtime, seed_text, write_seed
 
-from feedservice import catalog, parsecache
+from feedservice import catalog, compact, parsecache
 from feedservice.catalog import SeedStore, prime_parse_cache
 from feedservice.parsecache import ParseCache
 
@@ -124,7 +124,7 @@ def test_a_planted_or_foreign_cache_runs_no_code(
     assert not marker.exists()
     # A cache file others may write is refused outright.
     os.chmod(cache.path, 0o666)
-    assert cache.load(seeds) == {}
+    assert cache.load(seeds) is None
 
 
 def test_saving_is_atomic_and_leaves_no_temp_files(seeds: Path, cache: ParseCache) -> None:
@@ -136,7 +136,8 @@ def test_saving_is_atomic_and_leaves_no_temp_files(seeds: Path, cache: ParseCach
         store.refresh()  # later saves run in the background
     store.flush_cache()
     assert sorted(path.name for path in cache.path.parent.iterdir()) == [cache.path.name]
-    assert len(cache.load(seeds)) == 16
+    contents = cache.load(seeds)
+    assert contents is not None and len(contents.relatives) == 16
 
 
 def test_a_broken_file_is_cached_as_broken_not_as_its_last_good_version(
@@ -212,7 +213,9 @@ def test_parsing_falls_back_to_one_process_when_no_pool_can_start(
     assert len(store.articles()) == 30
 
 
-def test_the_codec_round_trips_every_field(seeds: Path) -> None:
+def test_stored_articles_round_trip_every_field_through_the_cache(
+    seeds: Path, cache: ParseCache
+) -> None:
     write_seed(
         seeds,
         "full.md",
@@ -238,6 +241,13 @@ def test_the_codec_round_trips_every_field(seeds: Path) -> None:
     )
     article, problems = catalog.load_seed_file(str(seeds), "full.md")
     assert article is not None and article.related and article.provider.image  # type: ignore[union-attr]
-    encoded = parsecache.encode_result(article, problems)
-    decoded = parsecache.decode_result(pickle.loads(parsecache.dumps(encoded)))
-    assert decoded == (article, problems)
+    stored = compact.store(article)
+    assert stored.expand() == article
+    cache.save(seeds, parsecache.Contents(["full.md"], [(1, 2, 3)], [stored], {}))
+    contents = cache.load(seeds)
+    assert contents is not None and contents.articles is not None
+    loaded = contents.articles[0]
+    assert loaded == stored and loaded is not None
+    expanded = loaded.expand()
+    assert expanded == article
+    assert expanded.related[0].published.utcoffset() == article.related[0].published.utcoffset()

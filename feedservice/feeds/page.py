@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from feedservice import __version__
 from feedservice.articles import Article
 from feedservice.catalog import Catalog, Feed
+from feedservice.compact import StoredArticle
 from feedservice.config import Config
 
 GENERATOR = "feedservice"
@@ -21,23 +22,32 @@ class FeedPage:
     number: int
     config: Config
     fallback_updated: datetime = EPOCH  # for an empty feed: the catalog's newest date
+    _expanded: list[tuple[Article, ...]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def records(self) -> tuple[StoredArticle, ...]:
+        """This page's articles in their stored form: enough for dates and revisions."""
+        return self.feed.page(self.number)
 
     @property
     def items(self) -> tuple[Article, ...]:
-        return self.feed.page(self.number)
+        """This page's full articles, expanded once per page (renderers read every field)."""
+        if not self._expanded:
+            self._expanded.append(tuple([record.expand() for record in self.records]))
+        return self._expanded[0]
 
     @property
     def updated(self) -> datetime:
         """The newest item's date, never now(): the same data gives the same bytes."""
-        items = self.items
-        return items[0].published if items else self.fallback_updated
+        records = self.records
+        return records[0].published if records else self.fallback_updated
 
     @property
     def last_modified(self) -> datetime:
         """For HTTP: the newest publish date or seed-file change among the items, so an
         edit moves it forward for `If-Modified-Since` pollers; never later than now."""
         dates = [self.updated]
-        dates.extend(item.modified for item in self.items if item.modified is not None)
+        dates.extend(item.modified for item in self.records if item.modified is not None)
         return min(max(dates), datetime.now(UTC))
 
     def url(self, fmt: str, number: int | None = None) -> str:
