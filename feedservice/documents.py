@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,7 +75,7 @@ def page_fingerprint(page: FeedPage) -> str:
         str(feed.page_count),
         page.updated.isoformat(),  # an empty feed's date follows the catalog's newest
     ]
-    parts.extend(article.revision for article in page.items)
+    parts.extend(article.revision for article in page.records)
     return hashlib.blake2b(
         "\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16
     ).hexdigest()
@@ -84,7 +84,14 @@ def page_fingerprint(page: FeedPage) -> str:
 class DocumentSet:
     """The documents of one snapshot; page 1 of every feed is rendered up front."""
 
-    def __init__(self, catalog: Catalog, previous: DocumentSet | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        previous: DocumentSet | None = None,
+        reusable: Mapping[PageKey, tuple[str, Document]] | None = None,
+    ) -> None:
+        """`previous`: the last snapshot's set; `reusable`: documents from the render
+        cache (rendercache.py). Either is used only where the fingerprint matches."""
         self.catalog = catalog
         self.renders = 0  # how many documents this set had to render (not carried over)
         self.rendered_feeds: set[tuple[str, str]] = set()  # (kind, name) of those
@@ -92,29 +99,35 @@ class DocumentSet:
         self._fingerprints: dict[tuple[str, str, int], str] = {}
         self._documents: dict[PageKey, tuple[str, Document]] = {}
         self._extras: dict[tuple[str, ...], Document] = {}
-        carried = previous._documents if previous is not None else {}
+        carried = previous._documents if previous is not None else (reusable or {})
         for feed in catalog.feeds.values():
             for number in range(1, feed.page_count + 1):
-                fingerprint = page_fingerprint(self._page(feed, number))
+                page = self._page(feed, number)
+                fingerprint = page_fingerprint(page)
                 self._fingerprints[(feed.kind, feed.name, number)] = fingerprint
                 for fmt in FORMATS:
                     key = (fmt, feed.kind, feed.name, number)
                     old = carried.get(key)
                     if old is not None and old[0] == fingerprint:
                         self._documents[key] = old
-                    elif number == 1:
-                        self._documents[key] = (fingerprint, self._render(feed, number, fmt))
+                    elif number == 1:  # (one page object: its items expand once for all formats)
+                        self._documents[key] = (fingerprint, self._render(page, fmt))
 
     def _page(self, feed: Feed, number: int) -> FeedPage:
         return FeedPage(feed, number, self.catalog.config, newest_date(self.catalog))
 
-    def _render(self, feed: Feed, number: int, fmt: str) -> Document:
-        page = self._page(feed, number)
+    def _render(self, page: FeedPage, fmt: str) -> Document:
+        feed = page.feed
         self.renders += 1
         self.rendered_feeds.add((feed.kind, feed.name))
         return timed(
             lambda: make_document(render(page, fmt), CONTENT_TYPES[fmt], page.last_modified)
         )
+
+    def rendered_documents(self) -> dict[PageKey, tuple[str, Document]]:
+        """What the render cache keeps: every document this set holds, with its fingerprint."""
+        with self._lock:
+            return dict(self._documents)
 
     def get(self, fmt: str, kind: str, name: str, number: int = 1) -> Document | None:
         """The document, rendering a later page the first time it is asked for."""
@@ -129,7 +142,7 @@ class DocumentSet:
         with self._lock:
             found = self._documents.get(key)
             if found is None:
-                found = (fingerprint, self._render(feed, number, fmt))
+                found = (fingerprint, self._render(self._page(feed, number), fmt))
                 self._documents[key] = found
         return found[1]
 

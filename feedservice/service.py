@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from feedservice import parsecache
 from feedservice.catalog import Catalog, ReloadStats, SeedStore, build_catalog
 from feedservice.config import Config, ConfigError, load_config
 from feedservice.documents import DocumentSet
+from feedservice.rendercache import RenderCache
 from feedservice.seeds import SeedError
 
 log = logging.getLogger("feedservice")
 # Reload summaries and bad-file lines: with several workers only one writes them.
 reload_log = logging.getLogger("feedservice.reload")
 
+MIN_CACHED_RENDERS = parsecache.MIN_CACHED_FILES  # small directories render in no time
 Listener = Callable[["Snapshot", "Snapshot"], None]
 
 
@@ -57,6 +60,7 @@ class Service:
         self.config_path = Path(config_path) if config_path is not None else None
         self.interval_override = reload_interval
         self.store = store if store is not None else SeedStore(self.seeds_dir)
+        self.render_cache = RenderCache.default_for(self.seeds_dir) if self.store.cache else None
         self.listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._config = self._read_config()  # raises ConfigError: a bad start config is fatal
@@ -127,6 +131,23 @@ class Service:
                     },
                 )
 
+    def _documents(self, catalog: Catalog, previous: Snapshot | None) -> DocumentSet:
+        """Render what changed. The first load reuses what the last run rendered (the
+        render cache) and saves at once, so a server forking workers right after holds
+        no half-done save; later reloads save in the background."""
+        cache = self.render_cache
+        if cache is None or previous is None or len(self.store) < MIN_CACHED_RENDERS:
+            return DocumentSet(catalog, previous.documents if previous else None)
+        if previous.generation == 0:
+            documents = DocumentSet(catalog, None, cache.load())
+            if documents.renders:
+                cache.save(documents.rendered_documents())
+            return documents
+        documents = DocumentSet(catalog, previous.documents)
+        if documents.renders:
+            cache.save_in_background(documents.rendered_documents())
+        return documents
+
     def _build(
         self,
         config: Config,
@@ -139,7 +160,7 @@ class Service:
             catalog, documents = previous.catalog, previous.documents
         else:
             catalog = build_catalog(self.store.articles(), config, self.store.problems())
-            documents = DocumentSet(catalog, previous.documents if previous else None)
+            documents = self._documents(catalog, previous)
         generation = previous.generation + 1 if previous else 0
         return Snapshot(
             generation,
