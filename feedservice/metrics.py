@@ -24,6 +24,7 @@ default registry is used and this process is always the reporter.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import logging
@@ -34,7 +35,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,10 +108,21 @@ _reporter_lock: dict[str, Any] = {"pid": None, "fd": None}
 _reporter_guard = threading.Lock()
 
 
+@contextlib.contextmanager
+def single_process() -> Iterator[None]:
+    """The server's parent loading the first snapshot before it forks the workers: it
+    reports (it is the only process), without taking the lock the workers elect by."""
+    _reporter_lock["parent"] = True
+    try:
+        yield
+    finally:
+        _reporter_lock["parent"] = False
+
+
 def is_reporter() -> bool:
     """True if this process records reload metrics; tries to take over if free."""
     directory = _multiproc_dir()
-    if directory is None:
+    if directory is None or _reporter_lock.get("parent"):
         return True
     pid = os.getpid()
     with _reporter_guard:

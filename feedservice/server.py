@@ -1,20 +1,28 @@
 """Production serving: granian workers, each with its own snapshot and one scheduler.
 
 granian (a Rust HTTP server) parses requests outside the GIL and keeps slow
-clients off the Python threads; each worker process imports
-`create_app_from_env`, loads the seeds and starts exactly one reload scheduler.
-Outputs are deterministic, so every worker serves identical bytes and ETags.
+clients off the Python threads. The parent process loads the seeds once
+(parsing across every core when the parse cache is cold) and builds the first
+snapshot; granian then forks its workers, which inherit that snapshot instead
+of each loading 100k files again. Each worker starts exactly one reload
+scheduler and from then on keeps its own snapshot up to date. Once every worker
+has taken the inherited snapshot, the parent drops its copy; a worker granian
+respawns later loads the seeds itself. Outputs are deterministic, so every
+worker serves identical bytes and ETags.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from feedservice.catalog import prime_in_subprocess
 from feedservice.fastpath import FastPath, WSGIApp
-from feedservice.progress import initial_store
+from feedservice.metrics import single_process
+from feedservice.progress import initial_store, seed_store
 from feedservice.scheduler import start_reloading
 from feedservice.service import Service
 from feedservice.web import create_app
@@ -32,10 +40,55 @@ def build_wsgi(service: Service) -> WSGIApp:
     return FastPath(service, app.wsgi_app)
 
 
+class _Inherited:
+    """The snapshot the parent built before granian forked its workers."""
+
+    service: Service | None = None
+    taken: tuple[int, int] | None = None  # pipe: each worker writes one byte on taking it
+
+    @classmethod
+    def build(cls, seeds: Path, config: Path, workers: int) -> None:
+        with single_process():
+            cls.service = Service(str(seeds), str(config), store=seed_store(str(seeds)))
+        read_end, write_end = os.pipe()
+        cls.taken = (read_end, write_end)
+        gc.freeze()  # the workers' collections never touch (and so never copy) these pages
+        threading.Thread(
+            target=cls._release_when_taken, args=(workers,), name="release-snapshot", daemon=True
+        ).start()
+
+    @classmethod
+    def _release_when_taken(cls, workers: int) -> None:
+        assert cls.taken is not None
+        read_end, write_end = cls.taken
+        for _ in range(workers):
+            if not os.read(read_end, 1):
+                return
+        cls.service, cls.taken = None, None  # every worker has its copy: the parent needs none
+        os.close(read_end)
+        os.close(write_end)
+        gc.unfreeze()
+        gc.collect()
+
+    @classmethod
+    def take(cls) -> Service | None:
+        """In a freshly forked worker: the inherited snapshot, once; None if there is none."""
+        service, cls.service = cls.service, None
+        if service is not None and cls.taken is not None:
+            read_end, write_end = cls.taken
+            os.write(write_end, b"1")
+            os.close(read_end)
+            os.close(write_end)
+            cls.taken = None
+        return service
+
+
 def create_app_from_env() -> WSGIApp:
     """granian's per-worker factory; the CLI passes paths through the environment."""
     seeds = os.environ[ENV_SEEDS]
-    service = Service(seeds, os.environ[ENV_CONFIG], store=initial_store(seeds))
+    service = _Inherited.take()
+    if service is None:  # a worker granian respawned: load the seeds here
+        service = Service(seeds, os.environ[ENV_CONFIG], store=initial_store(seeds))
     workers = int(os.environ.get(ENV_WORKERS, "1"))
     service.listeners.append(WebSubPublisher.for_service(service, workers))
     start_reloading(service)
@@ -56,7 +109,8 @@ def serve(
     os.environ[ENV_SEEDS] = str(seeds.resolve())
     os.environ[ENV_CONFIG] = str(config.resolve())
     os.environ[ENV_WORKERS] = str(workers)  # WebSub: one publisher among the workers
-    prime_in_subprocess(seeds)  # parse once on every core; workers then load the cache
+    prime_in_subprocess(seeds)  # a cold cache: parse once, on every core
+    _Inherited.build(seeds.resolve(), config.resolve(), workers)  # load once, before the fork
     Granian(
         "feedservice.server:create_app_from_env",
         address=host,
