@@ -239,7 +239,7 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
             ],
         ),
     )
-    article, problems = catalog.load_seed_file(str(seeds), "full.md")
+    article, _ = catalog.load_seed_file(str(seeds), "full.md")
     assert article is not None and article.related and article.provider.image  # type: ignore[union-attr]
     stored = compact.store(article)
     assert stored.expand() == article
