@@ -127,8 +127,9 @@ def build_catalog(
     articles = tuple(winners)
 
     feeds: dict[tuple[str, str], Feed] = {}
+    distinct_topics = set(map(_TOPICS, articles))  # shared tuples: a few thousand at most
     for spec in config.feeds:
-        feeds[(CONFIGURED_KIND, spec.name)] = _configured_feed(spec, articles)
+        feeds[(CONFIGURED_KIND, spec.name)] = _configured_feed(spec, articles, distinct_topics)
     for feed in _topic_feeds(articles, config):
         feeds[(TOPIC_KIND, feed.name)] = feed
     found.sort(key=lambda problem: (problem.source, problem.field, problem.message))
@@ -153,13 +154,15 @@ def _slugs(topics: tuple[str, ...]) -> frozenset[str]:
     return frozenset(_slug(topic) for topic in topics)
 
 
-def _configured_feed(spec: FeedSpec, articles: tuple[StoredArticle, ...]) -> Feed:
+def _configured_feed(
+    spec: FeedSpec, articles: tuple[StoredArticle, ...], distinct_topics: set[tuple[str, ...]]
+) -> Feed:
     wanted = {_slug(topic) for topic in spec.topics}
     excluded = {_slug(topic) for topic in spec.exclude_topics}
     # Topic tuples are shared between articles: decide each distinct one once.
     fits = {
         topics: (spec.all_topics or bool(_slugs(topics) & wanted)) and not _slugs(topics) & excluded
-        for topics in set(map(_TOPICS, articles))
+        for topics in distinct_topics
     }
     minimum = spec.min_quality
     if minimum is None:
@@ -277,6 +280,7 @@ class SeedStore:
         self._problems: dict[str, tuple[Problem, ...]] = {}  # only files that have problems
         self._carried: set[str] = set()  # files served from their last good version
         self._scan_problems: list[Problem] = []
+        self.parse_in_child = False  # see _prime_in_child; `serve` turns it on
         self._share = parsecache.Interner()
         self._saved_once = False
         self._save_guard = threading.Lock()
@@ -290,12 +294,15 @@ class SeedStore:
         previous = self._stamps
         if stamps == previous:  # the common case, compared in C: nothing changed
             return ReloadStats()
-        if not previous and self._load_whole_cache(stamps):
-            return ReloadStats(
-                added=len(stamps),
-                changed_sources=frozenset(map(display_path, stamps)),
-                cached=len(stamps),
-            )
+        if not previous:
+            primed = self._prime_in_child(stamps) if self.parse_in_child else 0
+            if self._load_whole_cache(stamps):
+                return ReloadStats(
+                    added=len(stamps),
+                    changed_sources=frozenset(map(display_path, stamps)),
+                    parsed=primed,
+                    cached=len(stamps) - primed,
+                )
         articles, problems, carried = self._articles, self._problems, self._carried
         removed = [relative for relative in previous if relative not in stamps]
         for relative in removed:
@@ -331,6 +338,20 @@ class SeedStore:
             parsed=parsed,
             cached=cached,
         )
+
+    def _prime_in_child(self, stamps: dict[str, FileStamp]) -> int:
+        """A first load that must parse many files: do it in a short-lived child that
+        parses across every core and writes the parse cache, which this process then
+        loads. The parse's garbage dies with the child instead of fragmenting the heap
+        of a long-lived server. Returns how many files needed parsing (0: nothing done)."""
+        if self.cache is None or len(stamps) < max(self.cache.min_files, PARALLEL_PARSE_THRESHOLD):
+            return 0
+        known = self.cache.load_stamps(self.root)
+        stale = sum(1 for relative, stamp in stamps.items() if known.get(relative) != stamp)
+        if stale < PARALLEL_PARSE_THRESHOLD:
+            return 0
+        prime_in_subprocess(self.root)
+        return stale
 
     def _load_whole_cache(self, stamps: dict[str, FileStamp]) -> bool:
         """A fresh store on an unchanged directory: take the cache file as it is.

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from werkzeug.http import http_date, quote_etag
 
 from feedservice.catalog import Catalog, Feed
+from feedservice.config import Config
 from feedservice.feeds import CONTENT_TYPES, FORMATS, FeedPage, render
 from feedservice.feeds.page import newest_date
 from feedservice.metrics import timed
@@ -56,29 +57,39 @@ def make_document(body: bytes, content_type: str, last_modified: datetime) -> Do
     )
 
 
-def page_fingerprint(page: FeedPage) -> str:
-    """Everything that can change a page's bytes, in any format."""
-    config = page.config
-    feed = page.feed
-    parts = [
-        config.title,
-        config.base_url,
-        config.language,
-        str(config.reload_interval),
-        config.websub_hub or "",
-        feed.kind,
-        feed.name,
-        feed.title,
-        feed.description,
-        str(feed.limit),
-        str(page.number),
-        str(feed.page_count),
-        page.updated.isoformat(),  # an empty feed's date follows the catalog's newest
-    ]
-    parts.extend(article.revision for article in page.records)
-    return hashlib.blake2b(
-        "\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16
-    ).hexdigest()
+def feed_fingerprints(feed: Feed, config: Config, fallback_updated: datetime) -> list[str]:
+    """One fingerprint per page of `feed`: everything that can change that page's bytes,
+    in any format (site and feed settings, paging, the page's date, its items' revisions)."""
+    head = _feed_head(feed, config)
+    count = feed.page_count
+    items = feed.items
+    revisions = [article.revision for article in items]
+    prints = []
+    for number in range(1, count + 1):
+        start = (number - 1) * feed.limit
+        chunk = revisions[start : start + feed.limit]
+        updated = items[start].published if chunk else fallback_updated  # an empty feed's date
+        text = "\x1f".join([head, str(number), str(count), updated.isoformat(), *chunk])
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+        prints.append(digest.hexdigest())
+    return prints
+
+
+def _feed_head(feed: Feed, config: Config) -> str:
+    return "\x1f".join(
+        [
+            config.title,
+            config.base_url,
+            config.language,
+            str(config.reload_interval),
+            config.websub_hub or "",
+            feed.kind,
+            feed.name,
+            feed.title,
+            feed.description,
+            str(feed.limit),
+        ]
+    )
 
 
 class DocumentSet:
@@ -100,17 +111,28 @@ class DocumentSet:
         self._documents: dict[PageKey, tuple[str, Document]] = {}
         self._extras: dict[tuple[str, ...], Document] = {}
         carried = previous._documents if previous is not None else (reusable or {})
+        known = previous._feed_prints if previous is not None else {}
+        fallback = newest_date(catalog)
+        config = catalog.config
+        self._feed_prints: dict[tuple[str, str], tuple[str, datetime, Feed, list[str]]] = {}
         for feed in catalog.feeds.values():
-            for number in range(1, feed.page_count + 1):
-                page = self._page(feed, number)
-                fingerprint = page_fingerprint(page)
+            head = _feed_head(feed, config)
+            last = known.get((feed.kind, feed.name))
+            if last is not None and last[:2] == (head, fallback) and last[2].items == feed.items:
+                prints = last[3]  # the same items in the same order: every page is the same
+            else:
+                prints = feed_fingerprints(feed, config, fallback)
+            self._feed_prints[(feed.kind, feed.name)] = (head, fallback, feed, prints)
+            for number, fingerprint in enumerate(prints, start=1):
                 self._fingerprints[(feed.kind, feed.name, number)] = fingerprint
+                page = None
                 for fmt in FORMATS:
                     key = (fmt, feed.kind, feed.name, number)
                     old = carried.get(key)
                     if old is not None and old[0] == fingerprint:
                         self._documents[key] = old
                     elif number == 1:  # (one page object: its items expand once for all formats)
+                        page = page or self._page(feed, number)
                         self._documents[key] = (fingerprint, self._render(page, fmt))
 
     def _page(self, feed: Feed, number: int) -> FeedPage:

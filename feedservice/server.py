@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from feedservice.catalog import prime_in_subprocess
 from feedservice.fastpath import FastPath, WSGIApp
 from feedservice.metrics import single_process
 from feedservice.progress import initial_store, seed_store
@@ -49,7 +48,9 @@ class _Inherited:
     @classmethod
     def build(cls, seeds: Path, config: Path, workers: int) -> None:
         with single_process():
-            cls.service = Service(str(seeds), str(config), store=seed_store(str(seeds)))
+            store = seed_store(str(seeds))
+            store.parse_in_child = True  # a cold cache: parse once, on every core, in a child
+            cls.service = Service(str(seeds), str(config), store=store)
         read_end, write_end = os.pipe()
         cls.taken = (read_end, write_end)
         gc.freeze()  # the workers' collections never touch (and so never copy) these pages
@@ -109,7 +110,6 @@ def serve(
     os.environ[ENV_SEEDS] = str(seeds.resolve())
     os.environ[ENV_CONFIG] = str(config.resolve())
     os.environ[ENV_WORKERS] = str(workers)  # WebSub: one publisher among the workers
-    prime_in_subprocess(seeds)  # a cold cache: parse once, on every core
     _Inherited.build(seeds.resolve(), config.resolve(), workers)  # load once, before the fork
     Granian(
         "feedservice.server:create_app_from_env",

@@ -251,3 +251,31 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
     expanded = loaded.expand()
     assert expanded == article
     assert expanded.related[0].published.utcoffset() == article.related[0].published.utcoffset()
+
+
+def test_a_cold_first_load_can_parse_in_a_child_and_then_load_its_cache(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve`'s parent: the child parses across processes and writes the cache; the
+    parent loads it whole. The result equals a plain serial parse, bad files included."""
+    _corpus(seeds, 40)
+    monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
+    monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
+    monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    store = SeedStore(seeds, workers=2)
+    store.parse_in_child = True
+
+    def not_here(*args: object) -> list[object]:
+        raise AssertionError("the parent must not parse: the child did")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SeedStore, "_parse_all", not_here)
+        stats = store.refresh()
+    assert (stats.parsed, stats.cached) == (41, 0)
+    assert (tmp_path / "cache").is_dir() and any((tmp_path / "cache").iterdir())
+    serial = SeedStore(seeds, workers=1, cache=None)
+    serial.refresh()
+    assert _state(store) == _state(serial)
+    again = SeedStore(seeds, workers=2)
+    again.parse_in_child = True
+    assert again.refresh().parsed == 0  # warm: no child, one bulk load
