@@ -32,6 +32,8 @@ from feedservice.seeds import FileStamp, SeedError, display_path, read_seed, sca
 TOPIC_KIND = "topics"
 CONFIGURED_KIND = "feeds"
 log = logging.getLogger("feedservice")
+JOURNAL_MAX_FILES = 500  # more changes at once: rewrite the parse cache instead
+JOURNAL_MAX_BYTES = 8 << 20  # a journal this large is folded into a rewrite
 PARALLEL_PARSE_THRESHOLD = 2000  # below this, process start-up costs more than it saves
 
 
@@ -121,9 +123,10 @@ def build_catalog(
                 )
             )
     winners = list(by_identity.values())
-    # Newest first, ties by identity (StoredArticle.sort_key), as two stable C-level sorts.
+    # Newest first, ties by identity (StoredArticle.sort_key), as two stable sorts; by
+    # timestamp, because comparing datetimes with different tzinfo objects is slow.
     winners.sort(key=_IDENTITY)
-    winners.sort(key=_PUBLISHED, reverse=True)
+    winners.sort(key=_timestamp, reverse=True)
     articles = tuple(winners)
 
     feeds: dict[tuple[str, str], Feed] = {}
@@ -144,8 +147,13 @@ def build_catalog(
 
 
 _IDENTITY = operator.attrgetter("identity")
-_PUBLISHED = operator.attrgetter("published")
 _TOPICS = operator.attrgetter("topics")
+
+
+def _timestamp(article: StoredArticle) -> float:
+    return article.published.timestamp()
+
+
 _slug = functools.lru_cache(maxsize=1 << 16)(slugify)  # a few hundred topics, 100k articles
 
 
@@ -216,7 +224,7 @@ class ReloadStats:
     added: int = 0
     changed: int = 0
     removed: int = 0
-    changed_sources: frozenset[str] = frozenset()
+    changed_sources: frozenset[str] = frozenset()  # (not filled in on a whole-cache load)
     parsed: int = 0  # files actually parsed (not taken from the parse cache)
     cached: int = 0  # files taken from the persistent parse cache
 
@@ -295,14 +303,13 @@ class SeedStore:
         if stamps == previous:  # the common case, compared in C: nothing changed
             return ReloadStats()
         if not previous:
-            primed = self._prime_in_child(stamps) if self.parse_in_child else 0
-            if self._load_whole_cache(stamps):
-                return ReloadStats(
-                    added=len(stamps),
-                    changed_sources=frozenset(map(display_path, stamps)),
-                    parsed=primed,
-                    cached=len(stamps) - primed,
-                )
+            primed = 0
+            loaded = self._load_whole_cache(stamps)
+            if not loaded and self.parse_in_child:
+                primed = self._prime_in_child(stamps)
+                loaded = bool(primed) and self._load_whole_cache(stamps)
+            if loaded:
+                return ReloadStats(added=len(stamps), parsed=primed, cached=len(stamps) - primed)
         articles, problems, carried = self._articles, self._problems, self._carried
         removed = [relative for relative in previous if relative not in stamps]
         for relative in removed:
@@ -329,7 +336,7 @@ class SeedStore:
         self._stamps = stamps
         parsed = len(todo) - cached
         if self.cache is not None and (parsed or removed):
-            self._save_cache(first=not previous)
+            self._save_cache(todo, removed, cold=not previous and not cached)
         return ReloadStats(
             added=added,
             changed=len(todo) - added,
@@ -412,14 +419,22 @@ class SeedStore:
             for (relative, _), (article, problems) in zip(work, results, strict=True)
         ]
 
-    def _save_cache(self, *, first: bool) -> None:
-        """The first load saves at once (a restart right after it is warm); later
-        reloads save in the background, so one changed file never waits for a
-        rewrite of the whole cache. Saves are atomic, so an interrupted one is harmless."""
+    def _save_cache(self, changed: list[str], removed: list[str], *, cold: bool) -> None:
+        """A cold load saves at once (a restart right after it is warm). A few changes
+        are appended to the cache's journal: one small write, proportional to the
+        change. Otherwise (many changes, or a journal grown large) the whole cache is
+        rewritten in the background, so a reload never waits for it. Every write is
+        atomic or checksummed, so an interrupted one is harmless."""
         assert self.cache is not None
-        if first and not self._saved_once:
+        if cold and not self._saved_once:
             self._saved_once = True
             self.cache.save(self.root, self._contents())
+            return
+        if (
+            len(changed) + len(removed) <= JOURNAL_MAX_FILES
+            and self.cache.journal_bytes() < JOURNAL_MAX_BYTES
+            and self.cache.append(self.root, self._changes(changed, removed))
+        ):
             return
         with self._save_guard:
             self._pending = self._contents()  # a consistent copy of the current state
@@ -444,6 +459,14 @@ class SeedStore:
         saver = self._saver
         if saver is not None:
             saver.join()
+
+    def _changes(self, changed: list[str], removed: list[str]) -> parsecache.Changes:
+        """The journal record for these files: as `_contents` would save them."""
+        found: parsecache.Changes = dict.fromkeys(removed)
+        for relative in changed:
+            article = None if relative in self._carried else self._articles[relative]
+            found[relative] = (self._stamps[relative], article, self._problems.get(relative, ()))
+        return found
 
     def _contents(self) -> parsecache.Contents:
         """The state as the cache stores it: a carried last good version is not what the

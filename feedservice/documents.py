@@ -100,6 +100,8 @@ class DocumentSet:
         catalog: Catalog,
         previous: DocumentSet | None = None,
         reusable: Mapping[PageKey, tuple[str, Document]] | None = None,
+        *,
+        eager: bool = True,
     ) -> None:
         """`previous`: the last snapshot's set; `reusable`: documents from the render
         cache (rendercache.py). Either is used only where the fingerprint matches."""
@@ -131,7 +133,7 @@ class DocumentSet:
                     old = carried.get(key)
                     if old is not None and old[0] == fingerprint:
                         self._documents[key] = old
-                    elif number == 1:  # (one page object: its items expand once for all formats)
+                    elif number == 1 and eager:  # (one page object: items expand once for all)
                         page = page or self._page(feed, number)
                         self._documents[key] = (fingerprint, self._render(page, fmt))
 

@@ -26,6 +26,7 @@ serves stale parse results.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import hashlib
 import io
@@ -33,6 +34,7 @@ import logging
 import os
 import pickle
 import stat
+import struct
 import sys
 import threading
 import zlib
@@ -55,6 +57,10 @@ MIN_CACHED_FILES = 500  # smaller directories parse in well under a second: no f
 MAX_CACHE_BYTES = 2 << 30  # refuse absurd files rather than read them into memory
 
 Result = tuple[StoredArticle | None, tuple[Problem, ...]]
+
+
+# relative path → (stamp, article, problems) as the file now is, or None: it was removed.
+Changes = dict[str, tuple[FileStamp, StoredArticle | None, tuple[Problem, ...]] | None]
 
 
 class Contents(NamedTuple):
@@ -149,6 +155,7 @@ class ParseCache:
     def __init__(self, path: str | os.PathLike[str], *, min_files: int | None = None) -> None:
         self.path = Path(path)
         self.min_files = MIN_CACHED_FILES if min_files is None else min_files
+        self.journal = self.path.with_name(self.path.name + ".journal")
         self._save_lock = threading.Lock()
 
     @classmethod
@@ -179,21 +186,131 @@ class ParseCache:
         except (TypeError, ValueError) as error:  # a foreign file that unpickled cleanly
             log.info("parse cache %s unusable (%s); parsing everything", self.path, error)
             return None
-        return Contents(relatives, stamps, articles, problems)
+        contents = Contents(relatives, stamps, articles, problems)
+        changes = self._journal_records(root)
+        return _apply(contents, changes) if changes else contents
 
     def save(self, root: str | os.PathLike[str], contents: Contents) -> bool:
-        """Write atomically; returns False (and logs) if the cache cannot be written."""
+        """Write atomically; returns False (and logs) if the cache cannot be written.
+        The new file holds everything the journal held, so the journal goes."""
         relatives, stamps, articles, problems = contents
         if articles is None or len(relatives) < self.min_files:
             return False
         index = dumps((relatives, stamps))
         body = dumps((articles, problems))
         with self._save_lock:
-            return write_parts(self.path, self._header(root), [index, body])
+            saved = write_parts(self.path, self._header(root), [index, body])
+            if saved:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.journal)
+            return saved
+
+    def append(self, root: str | os.PathLike[str], changes: Changes) -> bool:
+        """Record a few changed (or, with None, removed) files at the end of the journal:
+        one small write instead of rewriting the whole cache. Records are framed with a
+        length and CRC and written under a lock, so a torn or interleaved write is
+        detected and everything from it on is ignored (those files are parsed again)."""
+        if not self.path.exists():
+            return False  # a journal extends a cache file; without one, save() instead
+        record = dumps((*self._header(root), changes))
+        frame = struct.pack("<II", len(record), zlib.crc32(record)) + record
+        try:
+            fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as error:
+            log.warning("cannot write parse cache journal %s: %s", self.journal, error)
+            return False
+        try:
+            if not _trusted(os.fstat(fd)):
+                return False
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            return True
+        except OSError as error:
+            log.warning("cannot write parse cache journal %s: %s", self.journal, error)
+            return False
+        finally:
+            os.close(fd)  # (closing releases the lock)
+
+    def journal_bytes(self) -> int:
+        try:
+            return os.stat(self.journal).st_size
+        except OSError:
+            return 0
+
+    def _journal_records(self, root: str | os.PathLike[str]) -> list[Changes]:
+        try:
+            with open(self.journal, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not _trusted(info) or info.st_size > MAX_CACHE_BYTES:
+                    return []
+                data = handle.read()
+        except OSError:
+            return []
+        header = self._header(root)
+        records: list[Changes] = []
+        offset = 0
+        while offset + 8 <= len(data):
+            length, checksum = struct.unpack_from("<II", data, offset)
+            record = data[offset + 8 : offset + 8 + length]
+            if len(record) != length or zlib.crc32(record) != checksum:
+                break  # a torn write: what follows cannot be trusted
+            try:
+                found = _unpickle(record)
+            except Exception:
+                break
+            if isinstance(found, tuple) and found[:2] == header and isinstance(found[2], dict):
+                records.append(found[2])
+            offset += 8 + length
+        return records
 
     @staticmethod
     def _header(root: str | os.PathLike[str]) -> tuple[str, str]:
         return (VERSION_KEY, os.path.realpath(root))
+
+
+def _apply(contents: Contents, journal: list[Changes]) -> Contents:
+    """The cache file's contents with the journal's records applied in order."""
+    entries: dict[str, tuple[FileStamp, StoredArticle | None, tuple[Problem, ...]] | None] = {}
+    for changes in journal:
+        entries.update(changes)
+    relatives, stamps, articles, problems = contents
+    index = {relative: n for n, relative in enumerate(relatives)}
+    removed = set()
+    problems = dict(problems) if problems is not None else None
+    for relative, entry in entries.items():
+        n = index.get(relative)
+        if entry is None:
+            if n is not None:
+                removed.add(n)
+            continue
+        stamp, article, found = entry
+        if n is None:
+            n = len(relatives)
+            relatives.append(relative)
+            stamps.append(stamp)
+            if articles is not None:
+                articles.append(article)
+        else:
+            stamps[n] = stamp
+            if articles is not None:
+                articles[n] = article
+        if problems is not None:
+            if found:
+                problems[relative] = found
+            else:
+                problems.pop(relative, None)
+    if removed:
+        keep = [n for n in range(len(relatives)) if n not in removed]
+        for relative in (relatives[n] for n in removed):
+            if problems is not None:
+                problems.pop(relative, None)
+        relatives = [relatives[n] for n in keep]
+        stamps = [stamps[n] for n in keep]
+        articles = [articles[n] for n in keep] if articles is not None else None
+    return Contents(relatives, stamps, articles, problems)
 
 
 # --- cache files: trusted, checksummed, written atomically ---------------------------------

@@ -136,8 +136,10 @@ class Service:
         render cache) and saves at once, so a server forking workers right after holds
         no half-done save; later reloads save in the background."""
         cache = self.render_cache
-        if cache is None or previous is None or len(self.store) < MIN_CACHED_RENDERS:
-            return DocumentSet(catalog, previous.documents if previous else None)
+        if previous is None:  # the placeholder before the first load: render on demand only
+            return DocumentSet(catalog, eager=False)
+        if cache is None or len(self.store) < MIN_CACHED_RENDERS:
+            return DocumentSet(catalog, previous.documents)
         if previous.generation == 0:
             documents = DocumentSet(catalog, None, cache.load())
             if documents.renders:

@@ -133,9 +133,10 @@ def test_saving_is_atomic_and_leaves_no_temp_files(seeds: Path, cache: ParseCach
     store.refresh()
     for n in range(3):
         write_seed(seeds, f"new{n}.md", **article_fields(100 + n))
-        store.refresh()  # later saves run in the background
+        store.refresh()  # later changes go to the journal
     store.flush_cache()
-    assert sorted(path.name for path in cache.path.parent.iterdir()) == [cache.path.name]
+    names = sorted(path.name for path in cache.path.parent.iterdir())
+    assert names == [cache.path.name, cache.journal.name]
     contents = cache.load(seeds)
     assert contents is not None and len(contents.relatives) == 16
 
@@ -279,3 +280,66 @@ def test_a_cold_first_load_can_parse_in_a_child_and_then_load_its_cache(
     again = SeedStore(seeds, workers=2)
     again.parse_in_child = True
     assert again.refresh().parsed == 0  # warm: no child, one bulk load
+
+
+def test_a_few_changes_are_journaled_and_a_restart_sees_them(
+    seeds: Path, cache: ParseCache
+) -> None:
+    _corpus(seeds)
+    store = SeedStore(seeds, cache=cache)
+    store.refresh()
+    before = cache.path.stat().st_mtime_ns, cache.path.stat().st_ino
+    write_seed(seeds, "new.md", **article_fields(100))
+    (seeds / "003.md").unlink()
+    edited = write_seed(seeds, "004.md", **article_fields(4, title="Edited title"))
+    bump_mtime(edited)
+    (seeds / "005.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
+    bump_mtime(seeds / "005.md")
+    store.refresh()
+    assert (cache.path.stat().st_mtime_ns, cache.path.stat().st_ino) == before  # not rewritten
+    assert cache.journal.stat().st_size > 0
+    restarted = SeedStore(seeds, cache=cache)
+    assert restarted.refresh().parsed == 0
+    fresh = SeedStore(seeds, cache=None)
+    fresh.refresh()
+    assert _state(restarted) == _state(fresh)
+
+
+def test_a_torn_journal_costs_only_the_parses_it_lost(seeds: Path, cache: ParseCache) -> None:
+    _corpus(seeds)
+    store = SeedStore(seeds, cache=cache)
+    store.refresh()
+    for n in range(2):
+        path = write_seed(seeds, f"00{n}.md", **article_fields(n, title=f"Changed {n}"))
+        bump_mtime(path)
+        store.refresh()
+    data = cache.journal.read_bytes()
+    for damaged in (data[:-3], data + b"\x00garbage", data[: len(data) // 2]):
+        cache.journal.write_bytes(damaged)
+        restarted = SeedStore(seeds, cache=cache)
+        assert restarted.refresh().parsed <= 2
+        fresh = SeedStore(seeds, cache=None)
+        fresh.refresh()
+        assert _state(restarted) == _state(fresh)
+    cache.journal.write_bytes(data)
+    os.chmod(cache.journal, 0o666)  # a journal others may write is not read at all
+    restarted = SeedStore(seeds, cache=cache)
+    assert restarted.refresh().parsed == 2
+
+
+def test_a_large_journal_is_folded_into_a_rewrite(
+    seeds: Path, cache: ParseCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _corpus(seeds)
+    store = SeedStore(seeds, cache=cache)
+    store.refresh()
+    write_seed(seeds, "new.md", **article_fields(100))
+    store.refresh()
+    assert cache.journal.exists()
+    monkeypatch.setattr(catalog, "JOURNAL_MAX_BYTES", 0)
+    write_seed(seeds, "newer.md", **article_fields(101))
+    store.refresh()
+    store.flush_cache()
+    assert not cache.journal.exists()
+    restarted = SeedStore(seeds, cache=cache)
+    assert restarted.refresh().parsed == 0 and len(restarted.articles()) == 14
