@@ -482,6 +482,14 @@ class SeedStore:
             dict(self._problems),
         )
 
+    def reread(self, source: str) -> Article | None:
+        """The full Article a file gives now, by its `source` (tools such as `explain`;
+        the store keeps no draft content)."""
+        for relative in self._articles:
+            if display_path(relative) == source:
+                return load_seed_file(str(self.root), relative)[0]
+        return None
+
     def articles(self) -> list[StoredArticle]:
         return [article for article in self._articles.values() if article is not None]
 

@@ -66,7 +66,10 @@ class StoredArticle(NamedTuple):
         return (-self.published.timestamp(), self.identity)
 
     def expand(self) -> Article:
-        """The full Article, for rendering."""
+        """The full Article, for rendering. A draft is never rendered, so its cold
+        fields are not kept (SeedStore.reread gives them when a tool wants them)."""
+        if not self.packed:
+            raise LookupError(f"{self.source}: a draft's content is not kept in memory")
         link, title, excerpt, category, kind, heat, images, related, original, amp, cdn = (
             marshal.loads(zlib.decompress(self.packed))
         )
@@ -96,7 +99,7 @@ class StoredArticle(NamedTuple):
 
     def __getattr__(self, name: str) -> Any:
         """Cold fields read one at a time (explain, tests); renderers use expand()."""
-        if name in _COLD_FIELDS:
+        if name in _COLD_FIELDS and self.packed:
             return getattr(self.expand(), name)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
@@ -112,8 +115,8 @@ def store(article: Article, modified: datetime | None = None) -> StoredArticle:
         article.quality,
         article.revision,
         modified if modified is not None else article.modified,
-        _provider_fields(article.provider),
-        pack_cold(article),
+        None if article.is_draft else _provider_fields(article.provider),
+        b"" if article.is_draft else pack_cold(article),
     )
 
 

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedservice.articles import Article, Problem, canonical_identity, clean_url, parse_seed
+from feedservice.articles import Problem, canonical_identity, clean_url, parse_seed
 from feedservice.catalog import Catalog, SeedStore, build_catalog
+from feedservice.compact import StoredArticle
 from feedservice.config import Config
 from feedservice.seeds import SEED_SUFFIXES, SeedError, display_path, read_seed
 
@@ -190,7 +191,7 @@ def explain_source(catalog: Catalog, store: SeedStore, source: str) -> Explanati
         PUBLISHED,
         "",
         article.identity,
-        article.title,
+        _title(store, article),
         list(article.topics),
         problems=listed,
     )
@@ -212,7 +213,14 @@ def explain_source(catalog: Catalog, store: SeedStore, source: str) -> Explanati
     return base
 
 
-def _feeds_carrying(catalog: Catalog, article: Article) -> Iterable[dict[str, Any]]:
+def _title(store: SeedStore, article: StoredArticle) -> str | None:
+    if not article.is_draft:
+        return article.expand().title
+    full = store.reread(article.source)  # drafts are kept without their content
+    return full.title if full is not None else None
+
+
+def _feeds_carrying(catalog: Catalog, article: StoredArticle) -> Iterable[dict[str, Any]]:
     base_url = catalog.config.base_url
     for feed in catalog.feeds.values():
         for index, item in enumerate(feed.items):

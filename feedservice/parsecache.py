@@ -38,6 +38,7 @@ import struct
 import sys
 import threading
 import zlib
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -178,7 +179,11 @@ class ParseCache:
             return None
         try:
             relatives, stamps = parts[0]
-            articles, problems = parts[1] if with_results else (None, None)
+            articles, problems = (
+                (_from_columns(parts[1][0], len(relatives)), parts[1][1])
+                if with_results
+                else (None, None)
+            )
             if len(relatives) != len(stamps) or (
                 articles is not None and len(articles) != len(stamps)
             ):
@@ -197,7 +202,7 @@ class ParseCache:
         if articles is None or len(relatives) < self.min_files:
             return False
         index = dumps((relatives, stamps))
-        body = dumps((articles, problems))
+        body = dumps((_to_columns(articles), problems))
         with self._save_lock:
             saved = write_parts(self.path, self._header(root), [index, body])
             if saved:
@@ -269,6 +274,82 @@ class ParseCache:
     @staticmethod
     def _header(root: str | os.PathLike[str]) -> tuple[str, str]:
         return (VERSION_KEY, os.path.realpath(root))
+
+
+# --- stored articles as columns --------------------------------------------------------------
+#
+# The cache keeps the articles as one list per field, not as pickled objects: unpickling an
+# object or a datetime leaves its argument tuples in pickle's memo until the whole load ends,
+# and freeing 100k of them at once leaves holes all over a long-lived server's heap. Columns of
+# strings, numbers and shared tuples load with no such temporaries, and faster.
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_columns(articles: list[StoredArticle | None]) -> tuple[list[Any], ...]:
+    present = [n for n, article in enumerate(articles) if article is not None]
+    rows = [articles[n] for n in present]
+    columns: list[list[Any]] = [present]
+    for field in ("identity", "source", "is_draft", "topics", "quality", "revision"):
+        columns.append([getattr(row, field) for row in rows])
+    columns.append([row.provider_fields for row in rows])
+    columns.append([row.packed for row in rows])
+    for field in ("published", "modified"):
+        values = [getattr(row, field) for row in rows]
+        columns.append([None if value is None else _microseconds(value) for value in values])
+        columns.append([None if value is None else _offset(value) for value in values])
+    return tuple(columns)
+
+
+def _from_columns(columns: Any, count: int) -> list[StoredArticle | None]:
+    (present, identity, source, is_draft, topics, quality, revision, provider, packed) = columns[:9]
+    published = _datetimes(columns[9], columns[10])
+    modified = _datetimes(columns[11], columns[12])
+    articles: list[StoredArticle | None] = [None] * count
+    new = StoredArticle
+    for n, *fields in zip(
+        present,
+        identity,
+        published,
+        source,
+        is_draft,
+        topics,
+        quality,
+        revision,
+        modified,
+        provider,
+        packed,
+        strict=True,
+    ):
+        articles[n] = new(*fields)
+    return articles
+
+
+def _microseconds(value: datetime) -> int:
+    delta = value - _UNIX_EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _offset(value: datetime) -> int:
+    offset = value.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds())
+
+
+def _datetimes(microseconds: list[int | None], offsets: list[int | None]) -> list[datetime | None]:
+    """Aware datetimes again, each offset's timezone object shared (fewer objects, and
+    datetimes with one tzinfo object compare fast)."""
+    zones: dict[int, timezone] = {0: UTC}
+    found: list[datetime | None] = []
+    for us, offset in zip(microseconds, offsets, strict=True):
+        if us is None or offset is None:
+            found.append(None)
+            continue
+        zone = zones.get(offset)
+        if zone is None:
+            zone = zones[offset] = timezone(timedelta(seconds=offset))
+        value = _UNIX_EPOCH + timedelta(microseconds=us)
+        found.append(value if offset == 0 else value.astimezone(zone))
+    return found
 
 
 def _apply(contents: Contents, journal: list[Changes]) -> Contents:

@@ -76,6 +76,7 @@ def test_draft(site, capsys) -> None:
     assert result["code"] == 1
     assert item["status"] == "draft" and item["reason"].startswith("draft")
     assert item["identity"] == "https://example.com/articles/5" and item["feeds"] == []
+    assert item["title"] == "Article number 5"  # re-read: the store keeps no draft content
     _, out = explain(site, "draft.md", capsys)
     assert out.startswith("draft.md: not published: draft")
 
