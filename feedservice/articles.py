@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ _URL_WHITESPACE = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# A URL that clean_url would return unchanged: lower-case http(s), a plain host (no
+# userinfo, port, IPv6 or escapes), then only characters quote() keeps, and no `%`.
+_CLEAN_URL = re.compile(
+    r"(https?)://([A-Za-z0-9.-]+)((?:[/?#][" + re.escape(_URL_UNSAFE.replace("%", "")) + r"]*)?)"
+)
+_DOMAIN = re.compile(r"[A-Za-z0-9.-]{1,253}")
+_WHOLE_NUMBER = re.compile(r"\s*-?\d{1,18}\s*")
+_SLUG_SEPARATORS = re.compile(r"[^a-z0-9]+")
 # Repair encoding damage only: keep curly quotes, ligatures and full-width forms as written.
 _FTFY_REPAIR_ONLY = {
     "uncurl_quotes": False,
@@ -188,6 +197,12 @@ def article_from_front_matter(front: FrontMatter, source: str) -> ParsedSeed:
     return ParsedSeed(_with_revision(article), tuple(warnings))
 
 
+# Every published value, in field order: what the revision digest covers.
+_published_values = operator.attrgetter(
+    *(name for name in Article.__slots__ if name not in {"revision", "source", "modified"})
+)
+
+
 def _redact(message: str, secret: Any) -> str:
     """Messages quote bad values; if one holds the `secured` value, it is cut out."""
     if isinstance(secret, bool) or not isinstance(secret, str | int | float):
@@ -200,14 +215,8 @@ def _redact(message: str, secret: Any) -> str:
 
 def _with_revision(article: Article) -> Article:
     """Stamp a digest of every published value, so caches can tell real changes."""
-    fields = [
-        repr(getattr(article, name))
-        for name in Article.__slots__
-        if name not in {"revision", "source", "modified"}
-    ]
-    digest = hashlib.blake2b(
-        "\x1f".join(fields).encode("utf-8", "surrogatepass"), digest_size=12
-    ).hexdigest()
+    fields = "\x1f".join(map(repr, _published_values(article)))
+    digest = hashlib.blake2b(fields.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
     object.__setattr__(article, "revision", digest)
     return article
 
@@ -217,6 +226,8 @@ def _with_revision(article: Article) -> Article:
 
 def clean_text(value: str) -> str:
     """Repair mojibake, drop XML-illegal characters, normalise to NFC."""
+    if value.isascii() and value.isprintable() and "&" not in value:
+        return value  # the common case: nothing illegal (no control character) to drop either
     value = _XML_ILLEGAL.sub("", value)
     if value.isascii() and "&" not in value and "\r" not in value:
         return value  # nothing ftfy could change: no encoding, entity or line-break fixes
@@ -228,6 +239,8 @@ def clean_text(value: str) -> str:
 def plain_text(value: str) -> str:
     """Markup-free text: readers render RSS titles as HTML, so no tag may survive."""
     value = clean_text(value[:MAX_RAW_TEXT])  # every caller truncates far below this
+    if "<" not in value and "&" not in value:
+        return " ".join(value.split())  # no tag, no entity: the loop below would keep it
     for _ in range(3):  # entity-encoded tags become tags once unescaped; strip again
         stripped = html.unescape(_TAG.sub("", value))
         if stripped == value:
@@ -282,7 +295,7 @@ def _optional_int(data: dict[str, Any], key: str, fail: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
         return int(value)
     raise fail(key, f"must be a whole number, got {_type_name(value)}")
 
@@ -370,6 +383,12 @@ def clean_url(value: Any) -> str:
     Raises ValueError for anything else (relative, javascript:, data:, ...), so a
     hostile link is never published.
     """
+    if value.__class__ is str and len(value) <= MAX_URL_CHARS and _CLEAN_URL.fullmatch(value):
+        return value  # already clean: what the full check below would give
+    return _clean_url_checked(value)
+
+
+def _clean_url_checked(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a URL, got {_type_name(value)}")
     # Browsers (WHATWG URL) and urlsplit drop tabs and newlines anywhere in a URL: drop
@@ -394,6 +413,20 @@ def canonical_identity(link: str) -> str:
     """The article's identity: its link with scheme and host lower-cased, default
     port and fragment dropped. Edits to title or excerpt, renames and restarts
     leave it unchanged; two files with the same link describe one article."""
+    clean = _CLEAN_URL.fullmatch(link)
+    if clean is not None:  # lower-case scheme, no port, userinfo or escapes: just split it
+        scheme, host, rest = clean.groups()
+        path, _, query = rest.partition("#")[0].partition("?")
+        path = _remove_dot_segments(path) or "/"
+        return (
+            f"{scheme}://{host.lower()}{path}?{query}"
+            if query
+            else f"{scheme}://{host.lower()}{path}"
+        )
+    return _canonical_identity_split(link)
+
+
+def _canonical_identity_split(link: str) -> str:
     parts = urlsplit(link)
     host = (parts.hostname or "").lower()
     port = parts.port if parts.port not in {None, 80, 443} else None
@@ -407,6 +440,8 @@ def canonical_identity(link: str) -> str:
 
 def _normalise_escapes(text: str) -> str:
     """RFC 3986 §6.2.2.2: upper-case escapes, decode unreserved ones, so one URL has one id."""
+    if "%" not in text:
+        return text
 
     def fix(match: re.Match[str]) -> str:
         char = chr(int(match.group(1), 16))
@@ -417,6 +452,8 @@ def _normalise_escapes(text: str) -> str:
 
 def _remove_dot_segments(path: str) -> str:
     """RFC 3986 §5.2.4: `/a/./b/../c` is `/a/c`."""
+    if "/." not in path and not path.startswith("."):
+        return path  # no `.` or `..` segment
     segments = path.split("/")
     result: list[str] = []
     for position, segment in enumerate(segments):
@@ -484,7 +521,7 @@ def _provider(value: Any, fail: Any, warn: Any) -> Provider | None:
         return None
     domain = value.get("domain")
     domain_text = None
-    if isinstance(domain, str) and re.fullmatch(r"[A-Za-z0-9.-]{1,253}", domain.strip()):
+    if isinstance(domain, str) and _DOMAIN.fullmatch(domain.strip()):
         domain_text = domain.strip().lower()
     images = _images(value.get("images"), "provider", fail, warn)
     return Provider(
@@ -573,6 +610,7 @@ def _related(value: Any, warn: Any) -> tuple[RelatedArticle, ...]:
 # --- topics --------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # pure; topic names repeat a lot
 def slugify(name: str) -> str:
     """`AI in Autos` → `ai-in-autos`: lowercase ASCII, each other run becomes one `-`.
 
@@ -580,7 +618,7 @@ def slugify(name: str) -> str:
     letters at all gets a short stable hash so it still has a URL.
     """
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:80].strip("-")
+    slug = _SLUG_SEPARATORS.sub("-", folded.lower()).strip("-")[:80].strip("-")
     if slug:
         return slug
     return (

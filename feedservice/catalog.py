@@ -27,7 +27,14 @@ from feedservice import compact, parsecache
 from feedservice.articles import Article, Problem, parse_seed, slugify
 from feedservice.compact import StoredArticle
 from feedservice.config import Config, FeedSpec
-from feedservice.seeds import FileStamp, SeedError, display_path, read_seed, scan
+from feedservice.seeds import (
+    FileStamp,
+    SeedError,
+    display_path,
+    read_seed,
+    scan,
+    stamp_mtime_ns,
+)
 
 TOPIC_KIND = "topics"
 CONFIGURED_KIND = "feeds"
@@ -251,7 +258,7 @@ def parse_stored(root: str, relative: str, stamp: FileStamp) -> parsecache.Resul
 
 
 def _mtime(stamp: FileStamp) -> datetime:
-    return datetime.fromtimestamp(stamp[1] / 1e9, UTC)
+    return datetime.fromtimestamp(stamp_mtime_ns(stamp) / 1e9, UTC)
 
 
 def _parse_chunk(root: str, work: list[tuple[str, FileStamp]]) -> bytes:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
+from feedservice import yamlsafe
 from feedservice.yamlsafe import SafeLoader
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: real seed files are ~2 KB
@@ -27,9 +29,16 @@ MAX_YAML_NODES = 50_000  # a real seed has ~100; 10,000 topics still load
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
 # What can open one more nesting level: a flow bracket, or a block `-`/`?` indicator
-# (followed by a blank or line break, as libyaml requires). Over-counting is harmless.
-_LEVEL_OPENER = re.compile(r"[\[{]|[-?](?=[\s\x00]|\Z)")
-_DEEP_INDENT = re.compile(rf"^ {{{MAX_YAML_DEPTH},}}", re.MULTILINE)
+# followed by a blank, a line break or the end (libyaml's rule). Counted on UTF-8 bytes
+# with `{` folded into `[`, `?` into `-` and every byte that is or may start a blank
+# into a space: over-counting is harmless, it only costs the exact check.
+_OPENER_BYTES = bytes.maketrans(
+    b"{?\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x00\xc2\xe1\xe2\xe3", b"[-" + b" " * 14
+)  # \xc2, \xe1-\xe3 start NEL, NBSP, U+1680, U+2000-U+205F and U+3000 in UTF-8
+_DEEP_INDENT = " " * MAX_YAML_DEPTH  # at the start of the text or of a line:
+_DEEP_INDENT_LINE = "\n" + _DEEP_INDENT  # the regex ^ {64,} without scanning every position
+_FORMAT_BITS = stat.S_IFMT(0o177777)
+_REGULAR = stat.S_IFREG
 _SMALL_YAML = 64 * 1024  # below this, a document cannot hold MAX_YAML_NODES nodes cheaply
 
 
@@ -53,14 +62,16 @@ class SeedError(Exception):
         return f"{self.source}: {self.field}: {self.message}{where}"
 
 
-class FileStamp(NamedTuple):
-    """What we compare to decide whether a file changed since the last reload.
+# What we compare to decide whether a file changed since the last reload: its size,
+# mtime_ns and inode, packed into 24 bytes. Building and comparing 100k of them per
+# reload stays in C, and a server keeps one per file at a third of a tuple's size.
+FileStamp = bytes
+_STAMP = struct.Struct("<qqQ")
+make_stamp = _STAMP.pack  # (size, mtime_ns, inode) -> FileStamp
 
-    A tuple, so that building and comparing 100k of them per reload stays in C."""
 
-    size: int
-    mtime_ns: int
-    inode: int
+def stamp_mtime_ns(stamp: FileStamp) -> int:
+    return _STAMP.unpack(stamp)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,7 @@ def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
     """
     stamps: dict[str, FileStamp] = {}
     problems: list[SeedError] = []
+    pack = make_stamp
     real_root = os.path.realpath(root)
     pending = [(str(root), "")]  # (directory, its path relative to root, with a trailing /)
     while pending:
@@ -130,21 +142,24 @@ def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
                 if name[0] == ".":
                     continue  # editors' swap files and hidden directories
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        _enter(pending, entry.path, prefix + name, problems)
-                        continue
                     if not name.endswith(SEED_SUFFIXES):
+                        if entry.is_dir(follow_symlinks=False):
+                            _enter(pending, entry.path, prefix + name, problems)
                         continue
-                    if entry.is_symlink():
-                        info = _symlink_target(entry.path, real_root, prefix + name, problems)
-                        if info is None:
+                    info = entry.stat(follow_symlinks=False)
+                    mode = info.st_mode
+                    if mode & _FORMAT_BITS != _REGULAR:
+                        if stat.S_ISDIR(mode):
+                            _enter(pending, entry.path, prefix + name, problems)
                             continue
-                    else:
-                        info = entry.stat(follow_symlinks=False)
+                        if not stat.S_ISLNK(mode):
+                            continue  # a FIFO, socket or device is never read
+                        info = _symlink_target(entry.path, real_root, prefix + name, problems)
+                        if info is None or not stat.S_ISREG(info.st_mode):
+                            continue
                 except (OSError, ValueError):
                     continue  # vanished or dangling: it simply is not there any more
-                if stat.S_ISREG(info.st_mode):
-                    stamps[prefix + name] = FileStamp(info.st_size, info.st_mtime_ns, info.st_ino)
+                stamps[prefix + name] = pack(info.st_size, info.st_mtime_ns, info.st_ino)
     return stamps, problems
 
 
@@ -192,10 +207,10 @@ def read_seed(root: Path, relative: str) -> bytes:
     except OSError as error:
         raise SeedError(shown, "(file)", f"cannot open: {error.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise SeedError(shown, "(file)", "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        data = _read_capped(fd, info.st_size)
     except OSError as error:
         raise SeedError(shown, "(file)", f"cannot read: {error.strerror}") from None
     finally:
@@ -203,6 +218,34 @@ def read_seed(root: Path, relative: str) -> bytes:
     if len(data) > MAX_FILE_BYTES:
         raise SeedError(shown, "(file)", f"larger than the {MAX_FILE_BYTES}-byte cap")
     return data
+
+
+def _read_capped(fd: int, size: int) -> bytes:
+    """Up to MAX_FILE_BYTES + 1 bytes (up to end of file) from `fd`, in as few reads as
+    the size from fstat allows; unbuffered, so no 1 MiB buffer per file."""
+    chunks: list[bytes] = []
+    total = 0
+    want = min(size, MAX_FILE_BYTES) + 1  # one more than expected: the file may have grown
+    while total <= MAX_FILE_BYTES:
+        chunk = os.read(fd, min(want, MAX_FILE_BYTES + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        want = max(want, 1 << 16)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _closing_delimiter(data: bytes, start: int) -> re.Match[bytes] | None:
+    """`_DELIMITER.search(data, start)` for a `start` just after a newline, without
+    running the regex at every position."""
+    position = data.find(b"\n---", start - 1)
+    while position >= 0:
+        match = _DELIMITER.match(data, position + 1)
+        if match is not None:
+            return match
+        position = data.find(b"\n---", position + 1)
+    return None
 
 
 def split_front_matter(data: bytes, source: str) -> FrontMatter:
@@ -219,7 +262,7 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
             raise SeedError(source, "(encoding)", "binary data (NUL bytes); seeds must be UTF-8")
         raise SeedError(source, "(front matter)", "file must start with a '---' line", 1)
     start = opening.end() + 1  # past the newline that ends the opening '---' line
-    closing = _DELIMITER.search(data, start)
+    closing = _closing_delimiter(data, start)
     if closing is None:
         raise SeedError(source, "(front matter)", "no closing '---' line", 1)
     raw = data[start : closing.start()]
@@ -229,9 +272,9 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
         line = 2 + raw.count(b"\n", 0, error.start)
         raise SeedError(source, "(encoding)", "not valid UTF-8 text", line) from None
     text = text.replace("\r\n", "\n")
-    refuse_yaml_bombs(text, source)
+    refuse_yaml_bombs(text, source)  # first: the fast loader relies on its depth limit
     try:
-        loaded = yaml.load(text, Loader=SafeLoader)
+        loaded = yamlsafe.load(text)
     except yaml.YAMLError as error:
         raise _yaml_error(error, source, text) from None
     except RecursionError:
@@ -255,13 +298,7 @@ def refuse_yaml_bombs(text: str, source: str) -> None:
     level openers or that much indentation, an alias needs `&` and `*`, and
     MAX_YAML_NODES nodes need more than _SMALL_YAML characters.
     """
-    suspicious = (
-        len(text) > _SMALL_YAML
-        or ("&" in text and "*" in text)
-        or _DEEP_INDENT.search(text) is not None
-        or _count_level_openers(text) > MAX_YAML_DEPTH
-    )
-    if not suspicious:
+    if not _suspicious(text):
         return
     depth = 0
     aliases = 0
@@ -301,13 +338,22 @@ def refuse_yaml_bombs(text: str, source: str) -> None:
         raise _yaml_error(error, source, text) from None
 
 
+def _suspicious(text: str) -> bool:
+    """Whether `text` needs the exact check: each test here may over-estimate, never
+    under-estimate (the level count is at least what the old regex counted)."""
+    return (
+        len(text) > _SMALL_YAML
+        or ("&" in text and "*" in text)
+        or text.startswith(_DEEP_INDENT)
+        or _DEEP_INDENT_LINE in text
+        or _count_level_openers(text) > MAX_YAML_DEPTH
+    )
+
+
 def _count_level_openers(text: str) -> int:
-    count = 0
-    for _ in _LEVEL_OPENER.finditer(text):
-        count += 1
-        if count > MAX_YAML_DEPTH:
-            break
-    return count
+    """At least the number of places in `text` that can open a nesting level."""
+    folded = text.encode("utf-8", "surrogatepass").translate(_OPENER_BYTES)
+    return folded.count(b"[") + folded.count(b"- ") + folded.endswith(b"-")
 
 
 def _yaml_error(error: yaml.YAMLError, source: str, text: str = "") -> SeedError:

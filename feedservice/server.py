@@ -13,6 +13,9 @@ worker serves identical bytes and ETags.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import os
 import threading
@@ -53,6 +56,7 @@ class _Inherited:
             cls.service = Service(str(seeds), str(config), store=store)
         read_end, write_end = os.pipe()
         cls.taken = (read_end, write_end)
+        _return_free_memory()  # what loading freed is not copied into every worker's RSS
         gc.freeze()  # the workers' collections never touch (and so never copy) these pages
         threading.Thread(
             target=cls._release_when_taken, args=(workers,), name="release-snapshot", daemon=True
@@ -82,6 +86,12 @@ class _Inherited:
             os.close(write_end)
             cls.taken = None
         return service
+
+
+def _return_free_memory() -> None:
+    """glibc keeps freed heap memory for reuse; hand it back to the OS (Linux/glibc only)."""
+    with contextlib.suppress(OSError, AttributeError):  # another libc: nothing to trim
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def create_app_from_env() -> WSGIApp:

@@ -13,6 +13,7 @@ from conftest import article_fields, bump_mtime, seed_text, write_seed
 from feedservice import catalog, compact, parsecache
 from feedservice.catalog import SeedStore, prime_parse_cache
 from feedservice.parsecache import ParseCache
+from feedservice.seeds import make_stamp
 
 
 def _corpus(directory: Path, count: int = 12) -> Path:
@@ -244,7 +245,7 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
     assert article is not None and article.related and article.provider.image  # type: ignore[union-attr]
     stored = compact.store(article)
     assert stored.expand() == article
-    cache.save(seeds, parsecache.Contents(["full.md"], [(1, 2, 3)], [stored], {}))
+    cache.save(seeds, parsecache.Contents(["full.md"], [make_stamp(1, 2, 3)], [stored], {}))
     contents = cache.load(seeds)
     assert contents is not None and contents.articles is not None
     loaded = contents.articles[0]
