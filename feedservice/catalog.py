@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -257,8 +257,8 @@ def parse_stored(root: str, relative: str, stamp: FileStamp) -> parsecache.Resul
     return compact.store(article, _mtime(stamp)), problems
 
 
-def _mtime(stamp: FileStamp) -> datetime:
-    return datetime.fromtimestamp(stamp_mtime_ns(stamp) / 1e9, UTC)
+def _mtime(stamp: FileStamp) -> float:
+    return stamp_mtime_ns(stamp) / 1e9
 
 
 def _parse_chunk(root: str, work: list[tuple[str, FileStamp]]) -> bytes:

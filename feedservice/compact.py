@@ -56,7 +56,7 @@ class StoredArticle(NamedTuple):
     topics: tuple[str, ...]
     quality: int | None
     revision: str
-    modified: datetime | None
+    modified: float | None  # the seed file's mtime, POSIX seconds (a float is half a datetime)
     provider_fields: ProviderFields | None  # plain (shared) tuple: cheap to load and keep
     packed: bytes  # the cold fields, see pack_cold
 
@@ -94,7 +94,7 @@ class StoredArticle(NamedTuple):
             amp_url=amp,
             cdn_amp_url=cdn,
             revision=self.revision,
-            modified=self.modified,
+            modified=None if self.modified is None else datetime.fromtimestamp(self.modified, UTC),
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -104,8 +104,10 @@ class StoredArticle(NamedTuple):
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
 
-def store(article: Article, modified: datetime | None = None) -> StoredArticle:
-    """Pack an Article into its stored form."""
+def store(article: Article, modified: float | None = None) -> StoredArticle:
+    """Pack an Article into its stored form; `modified` is the seed file's mtime."""
+    if modified is None and article.modified is not None:
+        modified = article.modified.timestamp()
     return StoredArticle(
         article.identity,
         article.published,
@@ -114,7 +116,7 @@ def store(article: Article, modified: datetime | None = None) -> StoredArticle:
         article.topics,
         article.quality,
         article.revision,
-        modified if modified is not None else article.modified,
+        modified,
         None if article.is_draft else _provider_fields(article.provider),
         b"" if article.is_draft else pack_cold(article),
     )

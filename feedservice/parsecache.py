@@ -290,38 +290,28 @@ def _to_columns(articles: list[StoredArticle | None]) -> tuple[list[Any], ...]:
     present = [n for n, article in enumerate(articles) if article is not None]
     rows = [articles[n] for n in present]
     columns: list[list[Any]] = [present]
-    for field in ("identity", "source", "is_draft", "topics", "quality", "revision"):
-        columns.append([getattr(row, field) for row in rows])
-    columns.append([row.provider_fields for row in rows])
-    columns.append([row.packed for row in rows])
-    for field in ("published", "modified"):
-        values = [getattr(row, field) for row in rows]
-        columns.append([None if value is None else _microseconds(value) for value in values])
-        columns.append([None if value is None else _offset(value) for value in values])
+    for field in StoredArticle._fields:
+        if field == "published":
+            columns.append([_microseconds(row.published) for row in rows])
+            columns.append([_offset(row.published) for row in rows])
+        else:
+            columns.append([getattr(row, field) for row in rows])
     return tuple(columns)
 
 
 def _from_columns(columns: Any, count: int) -> list[StoredArticle | None]:
-    (present, identity, source, is_draft, topics, quality, revision, provider, packed) = columns[:9]
-    published = _datetimes(columns[9], columns[10])
-    modified = _datetimes(columns[11], columns[12])
+    present, identity, microseconds, offsets, *rest = columns
+    if len(rest) != len(StoredArticle._fields) - 2:
+        raise ValueError("another article layout")
+    published = _datetimes(microseconds, offsets)
+    new = tuple.__new__  # a StoredArticle from its fields, without a Python-level call
+    cls = StoredArticle
+    built = [new(cls, row) for row in zip(identity, published, *rest, strict=True)]
+    if len(built) == count:
+        return built  # type: ignore[return-value]
     articles: list[StoredArticle | None] = [None] * count
-    new = StoredArticle
-    for n, *fields in zip(
-        present,
-        identity,
-        published,
-        source,
-        is_draft,
-        topics,
-        quality,
-        revision,
-        modified,
-        provider,
-        packed,
-        strict=True,
-    ):
-        articles[n] = new(*fields)
+    for n, article in zip(present, built, strict=True):
+        articles[n] = article
     return articles
 
 
@@ -335,20 +325,22 @@ def _offset(value: datetime) -> int:
     return 0 if offset is None else int(offset.total_seconds())
 
 
-def _datetimes(microseconds: list[int | None], offsets: list[int | None]) -> list[datetime | None]:
-    """Aware datetimes again, each offset's timezone object shared (fewer objects, and
-    datetimes with one tzinfo object compare fast)."""
+def _datetimes(microseconds: list[int], offsets: list[int]) -> list[datetime]:
+    """Aware datetimes again. Equal ones are one shared object (publish times repeat a
+    lot), and each offset's timezone is one object (such datetimes compare fast)."""
+    made: dict[tuple[int, int], datetime] = {}
     zones: dict[int, timezone] = {0: UTC}
-    found: list[datetime | None] = []
-    for us, offset in zip(microseconds, offsets, strict=True):
-        if us is None or offset is None:
-            found.append(None)
-            continue
-        zone = zones.get(offset)
-        if zone is None:
-            zone = zones[offset] = timezone(timedelta(seconds=offset))
-        value = _UNIX_EPOCH + timedelta(microseconds=us)
-        found.append(value if offset == 0 else value.astimezone(zone))
+    found: list[datetime] = []
+    for key in zip(microseconds, offsets, strict=True):
+        value = made.get(key)
+        if value is None:
+            us, offset = key
+            zone = zones.get(offset)
+            if zone is None:
+                zone = zones[offset] = timezone(timedelta(seconds=offset))
+            value = (_UNIX_EPOCH + timedelta(microseconds=us)).astimezone(zone)
+            made[key] = value
+        found.append(value)
     return found
 
 

@@ -47,7 +47,11 @@ class FeedPage:
         """For HTTP: the newest publish date or seed-file change among the items, so an
         edit moves it forward for `If-Modified-Since` pollers; never later than now."""
         dates = [self.updated]
-        dates.extend(item.modified for item in self.records if item.modified is not None)
+        dates.extend(
+            datetime.fromtimestamp(item.modified, UTC)
+            for item in self.records
+            if item.modified is not None
+        )
         return min(max(dates), datetime.now(UTC))
 
     def url(self, fmt: str, number: int | None = None) -> str:
