@@ -292,18 +292,18 @@ def _to_columns(articles: list[StoredArticle | None]) -> tuple[list[Any], ...]:
     columns: list[list[Any]] = [present]
     for field in StoredArticle._fields:
         if field == "published":
-            columns.append([_microseconds(row.published) for row in rows])
-            columns.append([_offset(row.published) for row in rows])
+            parts = [_date_parts(row.published) for row in rows]
+            columns.extend([[part[n] for part in parts] for n in range(3)])
         else:
             columns.append([getattr(row, field) for row in rows])
     return tuple(columns)
 
 
 def _from_columns(columns: Any, count: int) -> list[StoredArticle | None]:
-    present, identity, microseconds, offsets, *rest = columns
+    present, identity, seconds, microseconds, offsets, *rest = columns
     if len(rest) != len(StoredArticle._fields) - 2:
         raise ValueError("another article layout")
-    published = _datetimes(microseconds, offsets)
+    published = _datetimes(seconds, microseconds, offsets)
     new = tuple.__new__  # a StoredArticle from its fields, without a Python-level call
     cls = StoredArticle
     built = [new(cls, row) for row in zip(identity, published, *rest, strict=True)]
@@ -315,30 +315,34 @@ def _from_columns(columns: Any, count: int) -> list[StoredArticle | None]:
     return articles
 
 
-def _microseconds(value: datetime) -> int:
+def _date_parts(value: datetime) -> tuple[int, int, int]:
+    """(POSIX seconds, microseconds, UTC offset in seconds): plain numbers, exact."""
     delta = value - _UNIX_EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _offset(value: datetime) -> int:
     offset = value.utcoffset()
-    return 0 if offset is None else int(offset.total_seconds())
+    return (
+        delta.days * 86400 + delta.seconds,
+        delta.microseconds,
+        0 if offset is None else int(offset.total_seconds()),
+    )
 
 
-def _datetimes(microseconds: list[int], offsets: list[int]) -> list[datetime]:
+def _datetimes(seconds: list[int], microseconds: list[int], offsets: list[int]) -> list[datetime]:
     """Aware datetimes again. Equal ones are one shared object (publish times repeat a
     lot), and each offset's timezone is one object (such datetimes compare fast)."""
-    made: dict[tuple[int, int], datetime] = {}
+    made: dict[tuple[int, int, int], datetime] = {}
     zones: dict[int, timezone] = {0: UTC}
+    from_timestamp = datetime.fromtimestamp
     found: list[datetime] = []
-    for key in zip(microseconds, offsets, strict=True):
+    for key in zip(seconds, microseconds, offsets, strict=True):
         value = made.get(key)
         if value is None:
-            us, offset = key
+            second, microsecond, offset = key
             zone = zones.get(offset)
             if zone is None:
                 zone = zones[offset] = timezone(timedelta(seconds=offset))
-            value = (_UNIX_EPOCH + timedelta(microseconds=us)).astimezone(zone)
+            value = from_timestamp(second, zone)
+            if microsecond:
+                value = value.replace(microsecond=microsecond)
             made[key] = value
         found.append(value)
     return found

@@ -223,6 +223,7 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
         "full.md",
         **article_fields(
             1,
+            publishedDateTime="1969-07-20T20:17:40.123456-05:30",  # before 1970, offset, µs
             originalUrl="https://example.com/original",
             ampWebUrl="https://example.com/amp",
             images=[{"url": "https://example.com/i.png", "width": 10, "height": 5, "title": "t"}],
@@ -250,6 +251,8 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
     assert contents is not None and contents.articles is not None
     loaded = contents.articles[0]
     assert loaded == stored and loaded is not None
+    assert loaded.published.utcoffset() == stored.published.utcoffset()
+    assert loaded.published.isoformat() == "1969-07-20T20:17:40.123456-05:30"
     expanded = loaded.expand()
     assert expanded == article
     assert expanded.related[0].published.utcoffset() == article.related[0].published.utcoffset()
