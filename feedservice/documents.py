@@ -57,22 +57,47 @@ def make_document(body: bytes, content_type: str, last_modified: datetime) -> Do
     )
 
 
-def feed_fingerprints(feed: Feed, config: Config, fallback_updated: datetime) -> list[str]:
-    """One fingerprint per page of `feed`: everything that can change that page's bytes,
-    in any format (site and feed settings, paging, the page's date, its items' revisions)."""
-    head = _feed_head(feed, config)
-    count = feed.page_count
-    items = feed.items
-    revisions = [article.revision for article in items]
-    prints = []
-    for number in range(1, count + 1):
+class PagePrints:
+    """The fingerprints of one feed's pages: everything that can change a page's bytes,
+    in any format (site and feed settings, paging, the page's date, its items'
+    revisions). Computed per page on first use: a 100k-article feed has thousands of
+    pages, and most are never asked for."""
+
+    __slots__ = ("_prints", "config", "fallback", "feed", "head")
+
+    def __init__(self, feed: Feed, config: Config, fallback_updated: datetime) -> None:
+        self.feed = feed
+        self.config = config
+        self.fallback = fallback_updated  # an empty feed's date: the catalog's newest
+        self.head = _feed_head(feed, config)
+        self._prints: list[str | None] = [None] * feed.page_count
+
+    def same_pages(self, other: PagePrints) -> bool:
+        """The same settings and the same items in the same order: every page is equal."""
+        return (
+            self.head == other.head
+            and self.fallback == other.fallback
+            and self.feed.items == other.feed.items
+        )
+
+    def share_with(self, other: PagePrints) -> None:
+        self._prints = other._prints
+
+    def get(self, number: int) -> str:
+        found = self._prints[number - 1]
+        if found is None:
+            found = self._prints[number - 1] = self._compute(number)
+        return found
+
+    def _compute(self, number: int) -> str:
+        feed = self.feed
         start = (number - 1) * feed.limit
-        chunk = revisions[start : start + feed.limit]
-        updated = items[start].published if chunk else fallback_updated  # an empty feed's date
-        text = "\x1f".join([head, str(number), str(count), updated.isoformat(), *chunk])
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-        prints.append(digest.hexdigest())
-    return prints
+        items = feed.items[start : start + feed.limit]
+        updated = items[0].published if items else self.fallback
+        parts = [self.head, str(number), str(len(self._prints)), updated.isoformat()]
+        parts.extend(article.revision for article in items)
+        text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def _feed_head(feed: Feed, config: Config) -> str:
@@ -109,33 +134,38 @@ class DocumentSet:
         self.renders = 0  # how many documents this set had to render (not carried over)
         self.rendered_feeds: set[tuple[str, str]] = set()  # (kind, name) of those
         self._lock = threading.Lock()
-        self._fingerprints: dict[tuple[str, str, int], str] = {}
         self._documents: dict[PageKey, tuple[str, Document]] = {}
         self._extras: dict[tuple[str, ...], Document] = {}
-        carried = previous._documents if previous is not None else (reusable or {})
-        known = previous._feed_prints if previous is not None else {}
+        carried = previous.rendered_documents() if previous is not None else (reusable or {})
+        known = previous._prints if previous is not None else {}
         fallback = newest_date(catalog)
-        config = catalog.config
-        self._feed_prints: dict[tuple[str, str], tuple[str, datetime, Feed, list[str]]] = {}
-        for feed in catalog.feeds.values():
-            head = _feed_head(feed, config)
-            last = known.get((feed.kind, feed.name))
-            if last is not None and last[:2] == (head, fallback) and last[2].items == feed.items:
-                prints = last[3]  # the same items in the same order: every page is the same
-            else:
-                prints = feed_fingerprints(feed, config, fallback)
-            self._feed_prints[(feed.kind, feed.name)] = (head, fallback, feed, prints)
-            for number, fingerprint in enumerate(prints, start=1):
-                self._fingerprints[(feed.kind, feed.name, number)] = fingerprint
-                page = None
-                for fmt in FORMATS:
-                    key = (fmt, feed.kind, feed.name, number)
-                    old = carried.get(key)
-                    if old is not None and old[0] == fingerprint:
-                        self._documents[key] = old
-                    elif number == 1 and eager:  # (one page object: items expand once for all)
-                        page = page or self._page(feed, number)
-                        self._documents[key] = (fingerprint, self._render(page, fmt))
+        self._prints: dict[tuple[str, str], PagePrints] = {}
+        for key, feed in catalog.feeds.items():
+            prints = PagePrints(feed, catalog.config, fallback)
+            last = known.get(key)
+            if last is not None and last.same_pages(prints):
+                prints.share_with(last)  # the same pages: what it computed holds here too
+            self._prints[key] = prints
+            page = None
+            for fmt in FORMATS:
+                doc_key = (fmt, feed.kind, feed.name, 1)
+                old = carried.get(doc_key)
+                if old is not None and old[0] == prints.get(1):
+                    self._documents[doc_key] = old
+                elif eager:  # (one page object: its items expand once for all formats)
+                    page = page or self._page(feed, 1)
+                    self._documents[doc_key] = (prints.get(1), self._render(page, fmt))
+        # Later pages were rendered on request; keep those whose fingerprint still holds.
+        for doc_key, old in carried.items():
+            fmt, kind, name, number = doc_key
+            prints = self._prints.get((kind, name))
+            if (
+                number > 1
+                and prints is not None
+                and number <= prints.feed.page_count
+                and old[0] == prints.get(number)
+            ):
+                self._documents[doc_key] = old
 
     def _page(self, feed: Feed, number: int) -> FeedPage:
         return FeedPage(feed, number, self.catalog.config, newest_date(self.catalog))
@@ -159,14 +189,14 @@ class DocumentSet:
         found = self._documents.get(key)
         if found is not None:
             return found[1]
-        fingerprint = self._fingerprints.get((kind, name, number))
-        feed = self.catalog.feed(kind, name)
-        if fingerprint is None or feed is None or fmt not in CONTENT_TYPES:
+        prints = self._prints.get((kind, name))
+        if prints is None or fmt not in CONTENT_TYPES or not 1 <= number <= prints.feed.page_count:
             return None
         with self._lock:
             found = self._documents.get(key)
             if found is None:
-                found = (fingerprint, self._render(self._page(feed, number), fmt))
+                page = self._page(prints.feed, number)
+                found = (prints.get(number), self._render(page, fmt))
                 self._documents[key] = found
         return found[1]
 

@@ -2,7 +2,7 @@
 
 Rendering page 1 of every feed in every format is most of what a warm restart
 would otherwise cost. Each document is stored with the fingerprint of the page
-it renders (documents.feed_fingerprints: every item revision and every setting
+it renders (documents.PagePrints: every item revision and every setting
 that appears in the output), and is reused only when the new snapshot's page
 has the same fingerprint. The version key covers the renderers' source and the
 libraries that write the bytes, so new code never serves old output.

@@ -116,3 +116,29 @@ def test_later_pages_are_carried_over_when_unchanged(tmp_path: Path) -> None:
     snapshot = service.reload()
     assert snapshot.documents.rendered_feeds == {("topics", "other")}
     assert snapshot.documents.get("rss", "topics", "ai", 3) is old_last
+
+
+def test_a_later_page_survives_an_edit_on_page_one_but_not_a_shift(tmp_path: Path) -> None:
+    """Later pages are fingerprinted on demand: an edit elsewhere in the feed keeps them;
+    a new newest article shifts every page, so they render again when asked for."""
+    seeds = tmp_path / "seeds"
+    for n in range(9):
+        write_seed(seeds, f"{n}.md", **article_fields(n, topics=["AI"]))
+    config = write_config(tmp_path / "feeds.yaml", topic_limit=3, feeds=[])
+    service = Service(seeds, config)
+    documents = service.snapshot.documents
+    newest = service.snapshot.catalog.feed("topics", "ai").items[0].source  # type: ignore[union-attr]
+    old_last = documents.get("rss", "topics", "ai", 3)
+    assert old_last is not None and documents.get("rss", "topics", "ai", 4) is None
+    _edit(service, int(newest.split(".")[0]), title="Newest, edited")
+    snapshot = service.reload()
+    assert ("topics", "ai") in snapshot.documents.rendered_feeds
+    assert snapshot.documents.get("rss", "topics", "ai", 3) is old_last
+    write_seed(
+        seeds,
+        "new.md",
+        **article_fields(99, topics=["AI"], publishedDateTime="2030-01-01T00:00:00Z"),
+    )
+    snapshot = service.reload()
+    shifted = snapshot.documents.get("rss", "topics", "ai", 3)
+    assert shifted is not None and shifted.body != old_last.body
