@@ -8,6 +8,7 @@ or inode changed, and keeps the last good version of a file that turns bad.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import multiprocessing
@@ -137,10 +138,15 @@ def build_catalog(
     articles = tuple(winners)
 
     feeds: dict[tuple[str, str], Feed] = {}
-    distinct_topics = set(map(_TOPICS, articles))  # shared tuples: a few thousand at most
+    # Topic tuples are shared between articles: slug each distinct one once, for every feed,
+    # and look them up by object id (hashing 100k tuples once per feed is what costs).
+    topic_ids = list(map(id, map(_TOPICS, articles)))
+    slugs: Slugs = {
+        id(t): _slug_tuple(t) for t in {id(t): t for t in map(_TOPICS, articles)}.values()
+    }
     for spec in config.feeds:
-        feeds[(CONFIGURED_KIND, spec.name)] = _configured_feed(spec, articles, distinct_topics)
-    for feed in _topic_feeds(articles, config):
+        feeds[(CONFIGURED_KIND, spec.name)] = _configured_feed(spec, articles, topic_ids, slugs)
+    for feed in _topic_feeds(articles, config, topic_ids, slugs):
         feeds[(TOPIC_KIND, feed.name)] = feed
     found.sort(key=lambda problem: (problem.source, problem.field, problem.message))
     return Catalog(
@@ -155,6 +161,7 @@ def build_catalog(
 
 _IDENTITY = operator.attrgetter("identity")
 _TOPICS = operator.attrgetter("topics")
+_QUALITY = operator.attrgetter("quality")
 
 
 def _timestamp(article: StoredArticle) -> float:
@@ -162,45 +169,39 @@ def _timestamp(article: StoredArticle) -> float:
 
 
 _slug = functools.lru_cache(maxsize=1 << 16)(slugify)  # a few hundred topics, 100k articles
+Slugs = dict[int, tuple[str, ...]]  # id of a topic tuple → its slugs, each once
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def _slugs(topics: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(_slug(topic) for topic in topics)
+def _slug_tuple(topics: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(map(_slug, topics)))  # names that share a slug share a feed
 
 
 def _configured_feed(
-    spec: FeedSpec, articles: tuple[StoredArticle, ...], distinct_topics: set[tuple[str, ...]]
+    spec: FeedSpec, articles: tuple[StoredArticle, ...], topic_ids: list[int], slugs: Slugs
 ) -> Feed:
     wanted = {_slug(topic) for topic in spec.topics}
     excluded = {_slug(topic) for topic in spec.exclude_topics}
-    # Topic tuples are shared between articles: decide each distinct one once.
     fits = {
-        topics: (spec.all_topics or bool(_slugs(topics) & wanted)) and not _slugs(topics) & excluded
-        for topics in distinct_topics
+        topics: (spec.all_topics or not wanted.isdisjoint(found)) and excluded.isdisjoint(found)
+        for topics, found in slugs.items()
     }
+    selected = map(fits.__getitem__, topic_ids)
     minimum = spec.min_quality
-    if minimum is None:
-        items = tuple([article for article in articles if fits[article.topics]])
-    else:
-        items = tuple(
-            [
-                article
-                for article in articles
-                if (article.quality or 0) >= minimum and fits[article.topics]
-            ]
+    if minimum is not None:
+        selected = (
+            fit and (quality or 0) >= minimum
+            for fit, quality in zip(selected, map(_QUALITY, articles), strict=True)
         )
+    items = tuple(itertools.compress(articles, selected))
     return Feed(CONFIGURED_KIND, spec.name, spec.title, spec.description, items, spec.limit)
 
 
-def _topic_feeds(articles: tuple[StoredArticle, ...], config: Config) -> list[Feed]:
+def _topic_feeds(
+    articles: tuple[StoredArticle, ...], config: Config, topic_ids: list[int], slugs: Slugs
+) -> list[Feed]:
     members: dict[str, list[StoredArticle]] = defaultdict(list)
-    slugs_of: dict[tuple[str, ...], list[str]] = {}  # one slug per feed, even if two names share it
-    for article in articles:
-        slugs = slugs_of.get(article.topics)
-        if slugs is None:
-            slugs = slugs_of[article.topics] = list(dict.fromkeys(map(_slug, article.topics)))
-        for slug in slugs:
+    for article, topics in zip(articles, topic_ids, strict=True):
+        for slug in slugs[topics]:
             members[slug].append(article)
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     for topics, count in Counter(map(_TOPICS, articles)).items():
