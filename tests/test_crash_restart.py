@@ -134,7 +134,7 @@ def kill_mid_reload(server: LiveServer, change: Callable[[], None]) -> bool:
 
 
 def test_sigkill_mid_reload_then_restart_gives_identical_feeds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     root = tmp_path / "seeds"
     write_corpus(root, "A")
@@ -145,9 +145,11 @@ def test_sigkill_mid_reload_then_restart_gives_identical_feeds(
     env = {"FEEDSERVICE_CACHE_DIR": str(tmp_path / "cache")}
 
     def start() -> LiveServer:
-        return start_server(
+        server = start_server(
             root, config, tmp_path, workers=1, port=port, env=env, wait_articles=FILES
         )
+        request.addfinalizer(server.stop)  # even if the test fails halfway
+        return server
 
     def touch_all() -> None:  # same bytes, new mtimes: every file is parsed again
         now = time.time_ns()
