@@ -3,11 +3,12 @@
 A serving process holds every published article of the seed directory, so the
 per-article cost decides how far one process scales. A `StoredArticle` keeps as
 plain fields only what indexing, sorting, de-duplication and caching read for
-every article (identity, dates, topics, quality, revision, source, provider);
-everything only a rendered page needs (link, title, excerpt, images, related,
-the AMP links, the provider ...) is one compressed, marshalled blob, expanded back into the
-full `Article` when a page is rendered. Expansion is exact: `expand()` returns
-an Article equal to the one that was packed.
+every article (identity, publish date, topics, quality, revision, source, mtime)
+and the provider as a shared plain tuple; everything only a rendered page needs
+(link, title, excerpt, images, related, the AMP links) is one compressed,
+marshalled blob, expanded back into the full `Article` when a page is rendered.
+Expansion is exact: `expand()` returns an Article equal to the one that was
+packed. Drafts are never rendered, so they keep no blob.
 
 A StoredArticle is a tuple: immutable, cheap to build from the parse cache and
 compared in C.
