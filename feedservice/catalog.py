@@ -7,7 +7,6 @@ or inode changed, and keeps the last good version of a file that turns bad.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import math
@@ -168,19 +167,18 @@ def _timestamp(article: StoredArticle) -> float:
     return article.published.timestamp()
 
 
-_slug = functools.lru_cache(maxsize=1 << 16)(slugify)  # a few hundred topics, 100k articles
 Slugs = dict[int, tuple[str, ...]]  # id of a topic tuple → its slugs, each once
 
 
 def _slug_tuple(topics: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(map(_slug, topics)))  # names that share a slug share a feed
+    return tuple(dict.fromkeys(map(slugify, topics)))  # names that share a slug share a feed
 
 
 def _configured_feed(
     spec: FeedSpec, articles: tuple[StoredArticle, ...], topic_ids: list[int], slugs: Slugs
 ) -> Feed:
-    wanted = {_slug(topic) for topic in spec.topics}
-    excluded = {_slug(topic) for topic in spec.exclude_topics}
+    wanted = {slugify(topic) for topic in spec.topics}
+    excluded = {slugify(topic) for topic in spec.exclude_topics}
     fits = {
         topics: (spec.all_topics or not wanted.isdisjoint(found)) and excluded.isdisjoint(found)
         for topics, found in slugs.items()
@@ -206,7 +204,7 @@ def _topic_feeds(
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     for topics, count in Counter(map(_TOPICS, articles)).items():
         for topic in topics:
-            spellings[_slug(topic)][topic] += count
+            spellings[slugify(topic)][topic] += count
     feeds = []
     for slug in sorted(members):
         # Names that share a slug share a feed; the most used spelling names it.
@@ -310,13 +308,16 @@ class SeedStore:
         previous = self._stamps
         if stamps == previous:  # the common case, compared in C: nothing changed
             return ReloadStats()
+        saved = None  # the parse cache file: only a fresh store can gain from it
         if not previous:
+            saved = self._saved_contents(stamps)
             primed = 0
-            loaded = self._load_whole_cache(stamps)
-            if not loaded and self.parse_in_child:
-                primed = self._prime_in_child(stamps)
-                loaded = bool(primed) and self._load_whole_cache(stamps)
-            if loaded:
+            if not self._take_whole(saved, stamps) and self.parse_in_child:
+                primed = self._prime_in_child(stamps, saved)
+                if primed:
+                    saved = self._saved_contents(stamps)  # what the child wrote
+                    self._take_whole(saved, stamps)
+            if self._stamps:  # taken whole: an unchanged directory, or just primed
                 return ReloadStats(added=len(stamps), parsed=primed, cached=len(stamps) - primed)
         articles, problems, carried = self._articles, self._problems, self._carried
         removed = [relative for relative in previous if relative not in stamps]
@@ -326,7 +327,7 @@ class SeedStore:
             carried.discard(relative)
         todo = [relative for relative, stamp in stamps.items() if previous.get(relative) != stamp]
         added = sum(1 for relative in todo if relative not in articles)
-        results, cached = self._results(todo, stamps)
+        results, cached = self._results(todo, stamps, saved)
         for relative, (article, found) in zip(todo, results, strict=True):
             carried.discard(relative)
             if article is None:
@@ -354,51 +355,54 @@ class SeedStore:
             cached=cached,
         )
 
-    def _prime_in_child(self, stamps: dict[str, FileStamp]) -> int:
+    def _saved_contents(self, stamps: dict[str, FileStamp]) -> parsecache.Contents | None:
+        if self.cache is None or len(stamps) < self.cache.min_files:
+            return None
+        return self.cache.load(self.root)
+
+    def _prime_in_child(
+        self, stamps: dict[str, FileStamp], saved: parsecache.Contents | None
+    ) -> int:
         """A first load that must parse many files: do it in a short-lived child that
         parses across every core and writes the parse cache, which this process then
         loads. The parse's garbage dies with the child instead of fragmenting the heap
         of a long-lived server. Returns how many files needed parsing (0: nothing done)."""
         if self.cache is None or len(stamps) < max(self.cache.min_files, PARALLEL_PARSE_THRESHOLD):
             return 0
-        known = self.cache.load_stamps(self.root)
+        known = dict(zip(saved.relatives, saved.stamps, strict=True)) if saved else {}
         stale = sum(1 for relative, stamp in stamps.items() if known.get(relative) != stamp)
         if stale < PARALLEL_PARSE_THRESHOLD:
             return 0
         prime_in_subprocess(self.root)
         return stale
 
-    def _load_whole_cache(self, stamps: dict[str, FileStamp]) -> bool:
+    def _take_whole(self, saved: parsecache.Contents | None, stamps: dict[str, FileStamp]) -> bool:
         """A fresh store on an unchanged directory: take the cache file as it is.
 
         The common warm start: one bulk load, no per-file work and no temporaries
         (which would only fragment the heap of a long-lived server process)."""
-        if self.cache is None or len(stamps) < self.cache.min_files:
+        if saved is None or saved.articles is None or len(saved.stamps) != len(stamps):
             return False
-        contents = self.cache.load(self.root)
-        if contents is None or contents.articles is None or len(contents.stamps) != len(stamps):
+        known = dict(zip(saved.relatives, saved.stamps, strict=True))
+        if known != stamps:
             return False
-        saved = dict(zip(contents.relatives, contents.stamps, strict=True))
-        if saved != stamps:
-            return False
-        self._stamps = saved  # (its path strings are the ones the articles share)
-        self._articles = dict(zip(contents.relatives, contents.articles, strict=True))
-        self._problems = dict(contents.problems or {})
+        self._stamps = known  # (its path strings are the ones the articles share)
+        self._articles = dict(zip(saved.relatives, saved.articles, strict=True))
+        self._problems = dict(saved.problems or {})
         return True
 
     def _results(
-        self, todo: list[str], stamps: dict[str, FileStamp]
+        self,
+        todo: list[str],
+        stamps: dict[str, FileStamp],
+        saved: parsecache.Contents | None,
     ) -> tuple[list[parsecache.Result], int]:
         """Parse results for `todo`: from the parse cache where the stamp matches."""
-        saved: dict[str, tuple[FileStamp, parsecache.Result]] = {}
-        if self.cache is not None and not self._stamps and len(todo) >= self.cache.min_files:
-            contents = self.cache.load(self.root)  # only a fresh store can gain from the file
-            if contents is not None:
-                saved = contents.entries()
+        entries = saved.entries() if saved is not None else {}
         results: list[parsecache.Result | None] = []
         missing: list[tuple[str, FileStamp]] = []
         for relative in todo:
-            entry = saved.get(relative)
+            entry = entries.get(relative)
             stamp = stamps[relative]
             if entry is not None and entry[0] == stamp:
                 results.append(entry[1])
