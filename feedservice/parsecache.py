@@ -9,14 +9,17 @@ foreign or corrupt cache file is ignored, so deleting it is always safe.
 Writes are crash-safe: a uniquely named temp file in the same directory,
 fsync, then `os.replace`, so readers (other worker processes) see the old file
 or the new one, never half of one. Each part carries its length and CRC, so a
-damaged file is refused as a whole rather than half-used.
+damaged file is refused as a whole rather than half-used. A few changed files
+are appended to a journal beside the file (framed, checksummed, under a lock)
+instead; a torn or foreign journal record and everything after it is ignored.
 
-Format and trust boundary: a header pickle, then two pickles of plain tuples
-(strings, numbers, bytes, datetimes): the stamps, which alone tell what changed,
-and the parse results, which are already in the compact stored form
-(compact.py), so loading 100k entries is a few hundred milliseconds. Pickle can
-name arbitrary code, so loading goes through an unpickler that only admits the
-datetime types; on top of that the file lives in the user's cache directory
+Format and trust boundary: a header pickle, then two pickles: the stamps, which
+alone tell what changed, and the parse results in the compact stored form
+(compact.py), one list per field (strings, numbers, bytes, shared tuples), so
+loading 100k entries takes a few hundred milliseconds and leaves no temporaries
+behind. Pickle can name arbitrary code, so loading goes through an unpickler
+that only admits the datetime types and our StoredArticle and Problem; on top of
+that the file lives in the user's cache directory
 (never in the seed directory), is created with mode 0600, and is refused unless
 owned by the current user and not writable by group or others. The version key
 covers the parser's source code and library versions, so a code change never
