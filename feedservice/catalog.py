@@ -29,6 +29,7 @@ from feedservice.compact import StoredArticle
 from feedservice.config import Config, FeedSpec
 from feedservice.seeds import (
     FileStamp,
+    ScanInChild,
     SeedError,
     display_path,
     read_seed,
@@ -42,6 +43,7 @@ log = logging.getLogger("feedservice")
 JOURNAL_MAX_FILES = 500  # more changes at once: rewrite the parse cache instead
 JOURNAL_MAX_BYTES = 8 << 20  # a journal this large is folded into a rewrite
 PARALLEL_PARSE_THRESHOLD = 2000  # below this, process start-up costs more than it saves
+SCAN_BESIDE_LOAD_BYTES = 1 << 20  # a smaller parse cache loads faster than a fork pays off
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +296,9 @@ class SeedStore:
         self._problems: dict[str, tuple[Problem, ...]] = {}  # only files that have problems
         self._carried: set[str] = set()  # files served from their last good version
         self._scan_problems: list[Problem] = []
-        self.parse_in_child = False  # see _prime_in_child; `serve` turns it on
+        # `serve`'s parent turns this on: a fresh load may then use short-lived children
+        # (a scan beside the parse cache load; a cold parse across every core).
+        self.use_children = False
         self._share = parsecache.Interner()
         self._saved_once = False
         self._save_guard = threading.Lock()
@@ -303,16 +307,26 @@ class SeedStore:
 
     def refresh(self) -> ReloadStats:
         """Re-scan; parse only new or changed files; drop deleted ones."""
-        stamps, scan_errors = scan(self.root)
-        self._scan_problems = [Problem.from_error(error) for error in scan_errors]
         previous = self._stamps
+        saved = None  # the parse cache file: only a fresh store can gain from it
+        if not previous and self._scan_beside_load():
+            scanning = ScanInChild(self.root)
+            try:
+                saved = self.cache.load(self.root) if self.cache is not None else None
+            finally:
+                stamps, scan_errors = scanning.result()
+            if self.cache is not None and len(stamps) < self.cache.min_files:
+                saved = None  # as _saved_contents: a directory this small is parsed afresh
+        else:
+            stamps, scan_errors = scan(self.root)
+            if not previous:
+                saved = self._saved_contents(stamps)
+        self._scan_problems = [Problem.from_error(error) for error in scan_errors]
         if stamps == previous:  # the common case, compared in C: nothing changed
             return ReloadStats()
-        saved = None  # the parse cache file: only a fresh store can gain from it
         if not previous:
-            saved = self._saved_contents(stamps)
             primed = 0
-            if not self._take_whole(saved, stamps) and self.parse_in_child:
+            if not self._take_whole(saved, stamps) and self.use_children:
                 primed = self._prime_in_child(stamps, saved)
                 if primed:
                     saved = self._saved_contents(stamps)  # what the child wrote
@@ -354,6 +368,17 @@ class SeedStore:
             parsed=parsed,
             cached=cached,
         )
+
+    def _scan_beside_load(self) -> bool:
+        """Whether a fresh load should scan in a child while it loads the parse cache:
+        only in `serve`'s parent (use_children), and only when the cache is large
+        enough for the overlap to outweigh a fork."""
+        if not self.use_children or self.cache is None:
+            return False
+        try:
+            return self.cache.path.stat().st_size >= SCAN_BESIDE_LOAD_BYTES
+        except OSError:
+            return False
 
     def _saved_contents(self, stamps: dict[str, FileStamp]) -> parsecache.Contents | None:
         if self.cache is None or len(stamps) < self.cache.min_files:

@@ -52,7 +52,7 @@ class _Inherited:
     def build(cls, seeds: Path, config: Path, workers: int) -> None:
         with single_process():
             store = seed_store(str(seeds))
-            store.parse_in_child = True  # a cold cache: parse once, on every core, in a child
+            store.use_children = True  # scan beside the cache load; a cold parse on every core
             cls.service = Service(str(seeds), str(config), store=store)
         read_end, write_end = os.pipe()
         cls.taken = (read_end, write_end)

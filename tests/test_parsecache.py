@@ -13,7 +13,7 @@ from conftest import article_fields, bump_mtime, seed_text, write_seed
 from feedservice import catalog, compact, parsecache
 from feedservice.catalog import SeedStore, prime_parse_cache
 from feedservice.parsecache import ParseCache
-from feedservice.seeds import make_stamp
+from feedservice.seeds import ScanInChild, SeedError, make_stamp, scan
 
 
 def _corpus(directory: Path, count: int = 12) -> Path:
@@ -268,7 +268,7 @@ def test_a_cold_first_load_can_parse_in_a_child_and_then_load_its_cache(
     monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
     monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
     store = SeedStore(seeds, workers=2)
-    store.parse_in_child = True
+    store.use_children = True
 
     def not_here(*args: object) -> list[object]:
         raise AssertionError("the parent must not parse: the child did")
@@ -282,7 +282,7 @@ def test_a_cold_first_load_can_parse_in_a_child_and_then_load_its_cache(
     serial.refresh()
     assert _state(store) == _state(serial)
     again = SeedStore(seeds, workers=2)
-    again.parse_in_child = True
+    again.use_children = True
     assert again.refresh().parsed == 0  # warm: no child, one bulk load
 
 
@@ -347,3 +347,60 @@ def test_a_large_journal_is_folded_into_a_rewrite(
     assert not cache.journal.exists()
     restarted = SeedStore(seeds, cache=cache)
     assert restarted.refresh().parsed == 0 and len(restarted.articles()) == 14
+
+
+def test_a_scan_in_a_child_gives_exactly_what_scan_gives(seeds: Path, tmp_path: Path) -> None:
+    """Nested directories, a name that is not UTF-8 and a symlink out of the seed
+    directory (a scan problem) all come back from the child unchanged."""
+    _corpus(seeds, 5)
+    (seeds / "nested" / "deeper").mkdir(parents=True)
+    write_seed(seeds / "nested" / "deeper", "inner.md", **article_fields(50))
+    write_seed(seeds, os.fsdecode(b"caf\xe9.md"), **article_fields(51))
+    outside = tmp_path / "outside.md"
+    outside.write_text(seed_text(**article_fields(52)), encoding="utf-8")
+    (seeds / "escape.md").symlink_to(outside)
+    stamps, problems = scan(seeds)
+    child_stamps, child_problems = ScanInChild(seeds).result()
+    assert child_stamps == stamps and list(child_stamps) == list(stamps)
+    assert [p.describe() for p in child_problems] == [p.describe() for p in problems]
+    assert any("symlink points outside" in p.message for p in child_problems)
+
+
+def test_a_scan_in_a_child_raises_as_scan_does_when_the_root_is_gone(tmp_path: Path) -> None:
+    with pytest.raises(SeedError, match="cannot be listed"):
+        ScanInChild(tmp_path / "missing").result()
+
+
+def test_serve_scans_in_a_child_while_it_loads_the_cache(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm start in `serve`'s parent: the scan runs in a child beside the cache load,
+    and the result is the same as a plain warm start's, problems included. A file
+    changed while the server was down is still seen."""
+    _corpus(seeds, 20)
+    monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
+    monkeypatch.setattr(catalog, "SCAN_BESIDE_LOAD_BYTES", 0)
+    monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    SeedStore(seeds).refresh()  # writes the cache
+    forked: list[Path] = []
+
+    class Counted(ScanInChild):
+        def __init__(self, root: Path) -> None:
+            forked.append(root)
+            super().__init__(root)
+
+    monkeypatch.setattr(catalog, "ScanInChild", Counted)
+    warm = SeedStore(seeds)
+    warm.use_children = True
+    assert (warm.refresh().parsed, len(forked)) == (0, 1)
+    plain = SeedStore(seeds, cache=None)
+    plain.refresh()
+    assert _state(warm) == _state(plain)
+    edited = write_seed(seeds, "004.md", **article_fields(4, title="Edited while down"))
+    bump_mtime(edited)
+    again = SeedStore(seeds)
+    again.use_children = True
+    stats = again.refresh()
+    assert (stats.parsed, len(forked)) == (1, 2)
+    assert {a.source: a.title for a in again.articles()}["004.md"] == "Edited while down"
+    assert not SeedStore(seeds).use_children  # off unless `serve` turns it on
