@@ -16,7 +16,7 @@ import os
 import pickle
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -264,7 +264,8 @@ def _mtime(stamp: FileStamp) -> float:
 
 def _parse_chunk(root: str, work: list[tuple[str, FileStamp]]) -> bytes:
     """A pool worker's share: parse results, pickled in one go (cheap IPC)."""
-    return parsecache.dumps([parse_stored(root, relative, stamp) for relative, stamp in work])
+    with parsecache.paused_gc():
+        return parsecache.dumps([parse_stored(root, relative, stamp) for relative, stamp in work])
 
 
 _DEFAULT = object()
@@ -398,7 +399,7 @@ class SeedStore:
         stale = sum(1 for relative, stamp in stamps.items() if known.get(relative) != stamp)
         if stale < PARALLEL_PARSE_THRESHOLD:
             return 0
-        prime_in_subprocess(self.root)
+        prime_in_subprocess(self.root, stamps)  # (a fork inherits the scan: no second one)
         return stale
 
     def _take_whole(self, saved: parsecache.Contents | None, stamps: dict[str, FileStamp]) -> bool:
@@ -443,7 +444,7 @@ class SeedStore:
         results: list[parsecache.Result] | None = None
         if len(work) >= PARALLEL_PARSE_THRESHOLD and self.workers > 1:
             try:
-                blobs = _parse_in_processes(root, work, self.workers)
+                blobs = list(_parse_in_processes(root, work, self.workers))
             except Exception as error:  # no pool here (daemonic worker, no /dev/shm, ...)
                 log.warning("parallel parse unavailable (%s); parsing in one process", error)
             else:
@@ -552,29 +553,40 @@ class SeedStore:
         return len(self._articles)
 
 
-def _parse_in_processes(root: str, work: list[tuple[str, FileStamp]], workers: int) -> list[bytes]:
-    """Parse across processes; raises if no process pool can be started here."""
+def _parse_in_processes(
+    root: str, work: list[tuple[str, FileStamp]], workers: int
+) -> Iterator[bytes]:
+    """Parse across processes, yielding each chunk's pickled results in order as soon as
+    it is done, so the caller's unpickling overlaps the parse. Raises if no process pool
+    can be started here."""
     # fork is cheapest but unsafe once threads exist (scheduler, server threads).
     method = "fork" if threading.active_count() == 1 else "forkserver"
-    size = max(50, min(2000, math.ceil(len(work) / (workers * 8))))
+    # Small enough chunks that the last ones finish close together on every core.
+    size = max(50, min(1000, math.ceil(len(work) / (workers * 8))))
     chunks = [work[start : start + size] for start in range(0, len(work), size)]
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_parse_chunk, [root] * len(chunks), chunks))
+        yield from pool.map(_parse_chunk, [root] * len(chunks), chunks)
 
 
-def prime_parse_cache(root: str | os.PathLike[str], workers: int | None = None) -> int:
+def prime_parse_cache(
+    root: str | os.PathLike[str],
+    workers: int | None = None,
+    stamps: dict[str, FileStamp] | None = None,
+) -> int:
     """Bring the persistent parse cache up to date, parsing across processes.
 
     `serve` runs this once before its workers start, so a large cold start
     parses each file once, on every core, instead of once per worker; the
-    workers then load from the cache. Returns how many files it parsed; does
-    nothing (0) when the cache is off, the directory small or the cache fresh.
+    workers then load from the cache. `stamps` is a scan the caller has just
+    made (else it scans). Returns how many files it parsed; does nothing (0)
+    when the cache is off, the directory small or the cache fresh.
     """
     cache = parsecache.ParseCache.default_for(root)
     if cache is None:
         return 0
-    stamps, _ = scan(Path(root))
+    if stamps is None:
+        stamps, _ = scan(Path(root))
     if len(stamps) < max(cache.min_files, PARALLEL_PARSE_THRESHOLD):
         return 0
     known = cache.load_stamps(root)
@@ -584,17 +596,21 @@ def prime_parse_cache(root: str | os.PathLike[str], workers: int | None = None) 
     saved = cache.load(root) if len(todo) < len(stamps) else None
     kept = saved.entries() if saved is not None else {}
     workers = workers if workers is not None else (os.cpu_count() or 1)
+    share = parsecache.Interner()
+    parsed: dict[str, parsecache.Result] = {}
     try:
-        blobs = _parse_in_processes(str(root), todo, workers)
+        results = (
+            item
+            for blob in _parse_in_processes(str(root), todo, workers)
+            for item in pickle.loads(blob)
+        )
+        with parsecache.paused_gc():  # 100k results arrive: tuples and strings, no cycles
+            for (relative, _), (article, problems) in zip(todo, results, strict=True):
+                article = share(article, relative) if article is not None else None
+                parsed[relative] = (article, problems)
     except Exception as error:
         log.warning("parallel parse unavailable (%s); workers will parse", error)
         return 0
-    share = parsecache.Interner()
-    parsed: dict[str, parsecache.Result] = {}
-    for (relative, _), (article, problems) in zip(
-        todo, (item for blob in blobs for item in pickle.loads(blob)), strict=True
-    ):
-        parsed[relative] = (share(article, relative) if article is not None else None, problems)
     contents = parsecache.Contents([], [], [], {})
     for relative, stamp in stamps.items():
         result = parsed.get(relative)
@@ -612,13 +628,18 @@ def prime_parse_cache(root: str | os.PathLike[str], workers: int | None = None) 
     return len(todo)
 
 
-def prime_in_subprocess(root: str | os.PathLike[str]) -> None:
+def prime_in_subprocess(
+    root: str | os.PathLike[str], stamps: dict[str, FileStamp] | None = None
+) -> None:
     """`prime_parse_cache` in a short-lived child, so the server's parent process
     never holds the catalog itself; failures only cost the workers time."""
     try:
         method = "fork" if threading.active_count() == 1 else "spawn"
         child = multiprocessing.get_context(method).Process(
-            target=prime_parse_cache, args=(str(root),), name="feedservice-prime", daemon=False
+            target=prime_parse_cache,
+            args=(str(root), None, stamps),
+            name="feedservice-prime",
+            daemon=False,
         )
         child.start()
         child.join()

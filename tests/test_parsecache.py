@@ -273,8 +273,16 @@ def test_a_cold_first_load_can_parse_in_a_child_and_then_load_its_cache(
     def not_here(*args: object) -> list[object]:
         raise AssertionError("the parent must not parse: the child did")
 
+    parent = os.getpid()
+
+    def scan_in_parent_only(root: Path) -> object:
+        if os.getpid() != parent:  # the child reuses the parent's scan
+            raise AssertionError("scanned twice")  # (the child fails; the parent would parse)
+        return scan(root)
+
     with monkeypatch.context() as patch:
         patch.setattr(SeedStore, "_parse_all", not_here)
+        patch.setattr(catalog, "scan", scan_in_parent_only)
         stats = store.refresh()
     assert (stats.parsed, stats.cached) == (41, 0)
     assert (tmp_path / "cache").is_dir() and any((tmp_path / "cache").iterdir())
