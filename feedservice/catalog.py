@@ -599,15 +599,15 @@ def prime_parse_cache(
     share = parsecache.Interner()
     parsed: dict[str, parsecache.Result] = {}
     try:
-        results = (
-            item
-            for blob in _parse_in_processes(str(root), todo, workers)
-            for item in pickle.loads(blob)
-        )
-        with parsecache.paused_gc():  # 100k results arrive: tuples and strings, no cycles
-            for (relative, _), (article, problems) in zip(todo, results, strict=True):
-                article = share(article, relative) if article is not None else None
-                parsed[relative] = (article, problems)
+        files = iter(todo)
+        for blob in _parse_in_processes(str(root), todo, workers):
+            with parsecache.paused_gc():  # (not around the pool's start: workers inherit it)
+                for article, problems in pickle.loads(blob):
+                    relative = next(files)[0]
+                    article = share(article, relative) if article is not None else None
+                    parsed[relative] = (article, problems)
+        if next(files, None) is not None:
+            raise ValueError("fewer results than files")
     except Exception as error:
         log.warning("parallel parse unavailable (%s); workers will parse", error)
         return 0
