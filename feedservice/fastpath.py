@@ -38,30 +38,76 @@ class _EnvironHeaders:
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
 
 
+# Pollers repeat the same requests: the same feed, with the same few header values.
+_MEMO_ENTRIES = 2048  # answers kept per snapshot; emptied when full, so memory stays bounded
+_MEMO_KEY_CHARS = 512  # requests with longer header values are answered, never memoised
+_Answer = tuple[str, list[tuple[str, str]], bytes, str, str, int]
+
+
 class FastPath:
+    """Answers cached feed requests; memoises each page-1 answer per snapshot.
+
+    A feed response depends only on the snapshot, the method, the path, the page and
+    three request headers (Accept-Encoding, If-None-Match, If-Modified-Since), so an
+    answer computed once is exact for the same request until the next reload. The
+    memo belongs to one snapshot: a reload starts an empty one, and a request still
+    running on the old snapshot can only write into the old memo.
+    """
+
     def __init__(self, service: Service, fallback: WSGIApp) -> None:
         self.service = service
         self.fallback = fallback
+        self._memo: tuple[object, dict[tuple[Any, ...], _Answer]] = (None, {})
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        get = environ.get
+        key = (
+            get("REQUEST_METHOD"),
+            get("PATH_INFO"),
+            get("QUERY_STRING", ""),
+            get("HTTP_ACCEPT_ENCODING"),
+            get("HTTP_IF_NONE_MATCH"),
+            get("HTTP_IF_MODIFIED_SINCE"),
+        )
+        snap = self.service.snapshot
+        owner, memo = self._memo
+        if owner is not snap:
+            owner, memo = self._memo = (snap, {})
+        answer = memo.get(key)
+        if answer is None:
+            answer = self._answer(snap, environ)
+            if answer is None:
+                return self.fallback(environ, start_response)
+            if not key[2] and sum(len(part or "") for part in key[3:]) <= _MEMO_KEY_CHARS:
+                if len(memo) >= _MEMO_ENTRIES:
+                    memo.clear()
+                memo[key] = answer  # page 1 only: the snapshot holds its body anyway
+        status_line, headers, body, kind, fmt, status = answer
+        start_response(status_line, list(headers))
+        count_feed_request(kind, fmt, status)
+        return [body]
+
+    @staticmethod
+    def _answer(snap: Any, environ: dict[str, Any]) -> _Answer | None:
+        """The response to a cached-feed GET/HEAD, or None: Flask answers it."""
         method = environ.get("REQUEST_METHOD")
-        if method == "GET" or method == "HEAD":
-            path = _PATH.match(environ.get("PATH_INFO", ""))
-            query = _QUERY.match(environ.get("QUERY_STRING", ""))
-            if path is not None and query is not None:
-                snap = self.service.snapshot
-                kind, name, fmt = path.groups()
-                number = int(query.group(1) or 1)
-                feed = snap.catalog.feeds.get((kind, name))
-                if feed is not None and number <= feed.page_count:
-                    document = snap.documents.get(fmt, kind, name, number)
-                    if document is not None:
-                        status, headers, body = feed_response(
-                            document, method, _EnvironHeaders(environ), snap.config.reload_interval
-                        )
-                        start_response(_REASONS[status], headers)
-                        count_feed_request(kind, fmt, status)
-                        return [body]
-        return self.fallback(environ, start_response)
+        if method != "GET" and method != "HEAD":
+            return None
+        path = _PATH.match(environ.get("PATH_INFO", ""))
+        query = _QUERY.match(environ.get("QUERY_STRING", ""))
+        if path is None or query is None:
+            return None
+        kind, name, fmt = path.groups()
+        number = int(query.group(1) or 1)
+        feed = snap.catalog.feeds.get((kind, name))
+        if feed is None or number > feed.page_count:
+            return None
+        document = snap.documents.get(fmt, kind, name, number)
+        if document is None:
+            return None
+        status, headers, body = feed_response(
+            document, method, _EnvironHeaders(environ), snap.config.reload_interval
+        )
+        return _REASONS[status], headers, body, kind, fmt, status

@@ -15,6 +15,7 @@ import pytest
 from conftest import article_fields, write_config, write_seed
 from werkzeug.test import Client
 
+from feedservice import fastpath
 from feedservice.fastpath import FastPath
 from feedservice.service import Service
 from feedservice.web import create_app
@@ -54,13 +55,17 @@ def stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Client, Cli
 
 
 def _same(fast: Client, flask: Client, spy: Spy, path: str, **kwargs: Any) -> Any:
+    """The fast path's answer equals Flask's, the first time (computed) and the second
+    (from the fast path's memo)."""
     before = spy.calls
     answer = fast.open(path, **kwargs)
+    again = fast.open(path, **kwargs)
     assert spy.calls == before, f"{path}: the fast path handed the request to Flask"
     reference = flask.open(path, **kwargs)
-    assert answer.status == reference.status
-    assert list(answer.headers.items()) == list(reference.headers.items())
-    assert answer.get_data() == reference.get_data()
+    for response in (answer, again):
+        assert response.status == reference.status
+        assert list(response.headers.items()) == list(reference.headers.items())
+        assert response.get_data() == reference.get_data()
     return answer
 
 
@@ -141,10 +146,33 @@ def test_everything_else_falls_through_to_flask(stacks: Any) -> None:
 
 
 def test_a_reload_is_seen_by_both(stacks: Any, tmp_path: Path) -> None:
+    """Answers the fast path memoised for the old snapshot are not served for the new."""
     fast, flask, spy, service = stacks
     old = flask.get("/topics/ai.rss").headers["ETag"]
+    assert (
+        _same(fast, flask, spy, "/topics/ai.rss", headers={"If-None-Match": old}).status_code == 304
+    )
+    before = _same(fast, flask, spy, "/topics/ai.rss").get_data()
     write_seed(tmp_path / "seeds", "new.md", **article_fields(99, topics=["AI"]))
     service.reload()
     answer = _same(fast, flask, spy, "/topics/ai.rss", headers={"If-None-Match": old})
     assert answer.status_code == 200
     assert b"Article number 99" in answer.get_data()
+    assert _same(fast, flask, spy, "/topics/ai.rss").get_data() == answer.get_data() != before
+
+
+def test_the_memo_stays_bounded_and_skips_long_headers(
+    stacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients sending endless new header values cost misses, not memory."""
+    fast, flask, spy, _ = stacks
+    monkeypatch.setattr(fastpath, "_MEMO_ENTRIES", 8)
+    application = fast.application
+    for n in range(30):
+        _same(fast, flask, spy, "/topics/ai.rss", headers={"If-None-Match": f'"client-{n}"'})
+        assert 0 < len(application._memo[1]) <= 8
+    application._memo[1].clear()
+    long_value = '"' + "x" * 600 + '"'
+    _same(fast, flask, spy, "/topics/ai.json", headers={"If-None-Match": long_value})
+    _same(fast, flask, spy, "/topics/ai.json?page=2")  # later pages: not memoised either
+    assert not application._memo[1]
