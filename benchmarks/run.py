@@ -186,6 +186,37 @@ class Nginx:
             self.process.wait(timeout=10)
 
 
+class BareGranian:
+    """bare_granian.py: the same bytes from a bare WSGI callable under granian."""
+
+    def __init__(self, body: bytes, content_type: str, work: Path, workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "body").write_bytes(body)
+        command = [sys.executable, str(BENCH / "bare_granian.py"), str(work / "body")]
+        command += [content_type, str(self.port), str(workers)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if get(self.url + FEED)[2] == body:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError("bare granian did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -241,12 +272,14 @@ def serving(corpus: Path, work: Path, seconds: int, rounds: int) -> dict[str, An
     nginx = Nginx(nginx_bin, site, work / "nginx", cores)
     server = Server(corpus, work / "cache", workers=cores, port=port)
     results: dict[str, Any] = {}
+    bare: BareGranian | None = None
     try:
         server.wait_ready()
-        ours_body = get(server.url + FEED)[2]
+        _, ours_headers, ours_body = get(server.url + FEED)
         ref_body = get(nginx.url + FEED)[2]
         if ours_body != ref_body:
             raise RuntimeError("nginx and feedservice do not serve the same bytes")
+        bare = BareGranian(ours_body, ours_headers["Content-Type"], work / "bare", cores)
         cases: dict[str, dict[str, dict[str, str]]] = {"200": {}, "304": {}, "gzip": {}}
         for name, base in (("nginx", nginx.url), ("ours", server.url)):
             etag = get(base + FEED)[1]["ETag"]
@@ -271,9 +304,29 @@ def serving(corpus: Path, work: Path, seconds: int, rounds: int) -> dict[str, An
                 "samples": samples,
             }
             log(f"  P1 {case}: ours {ours_rps:,.0f} req/s, nginx {nginx_rps:,.0f} req/s")
+        # The ceiling for a Python server here: the same bytes from a bare WSGI callable
+        # under granian, interleaved with nginx and us again (200 only).
+        ceiling: dict[str, list[float]] = {"nginx": [], "granian": [], "ours": []}
+        for _ in range(rounds):
+            for name, base in (("nginx", nginx.url), ("granian", bare.url), ("ours", server.url)):
+                ceiling[name].append(wrk(wrk_bin, base + FEED, seconds, {}))
+        medians = {name: statistics.median(values) for name, values in ceiling.items()}
+        results["granian_ceiling_200"] = {
+            **{f"{name}_rps": value for name, value in medians.items()},
+            "granian_vs_nginx": medians["granian"] / medians["nginx"],
+            "ours_vs_granian": medians["ours"] / medians["granian"],
+            "samples": ceiling,
+        }
+        log(
+            f"  ceiling: bare granian {medians['granian']:,.0f} req/s "
+            f"({medians['granian'] / medians['nginx']:.2f}x nginx); "
+            f"ours {medians['ours'] / medians['granian']:.2f}x of it"
+        )
         results["feed_bytes"] = len(ours_body)
         results["wrk"] = f"wrk -t2 -c32 -d{seconds}s"
     finally:
+        if bare is not None:
+            bare.stop()
         server.stop()
         nginx.stop()
     return results
@@ -465,6 +518,16 @@ def write_markdown(results: dict[str, Any], json_name: str) -> None:
         lines.append(
             f"| {case} | {row['nginx_rps']:,.0f} | {row['ours_rps']:,.0f} | {row['ratio']:.2f} |"
         )
+    ceiling = serving_rows.get("granian_ceiling_200")
+    if ceiling:
+        lines += [
+            "",
+            f"Ceiling, 200 (measured again, interleaved): a bare WSGI callable returning the "
+            f"same bytes under granian with `serve`'s settings made {ceiling['granian_rps']:,.0f} "
+            f"req/s, {ceiling['granian_vs_nginx']:.2f}× nginx ({ceiling['nginx_rps']:,.0f}); "
+            f"feedservice made {ceiling['ours_rps']:,.0f}, {ceiling['ours_vs_granian']:.2f}× "
+            "the bare callable.",
+        ]
     lines += [
         "",
         "![load, reload and memory against corpus size](benchmarks/results/scaling.png)",
