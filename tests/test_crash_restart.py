@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -96,17 +97,29 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def reload_lines(server: LiveServer) -> int:
-    return sum(1 for line in server.log().splitlines() if "reload: " in line)
+def reloads(server: LiveServer) -> list[str]:
+    return [line for line in server.log().splitlines() if "reload: " in line]
+
+
+def changes_applied(lines: list[str]) -> int:
+    """Files the finished reloads in `lines` took in (added or changed)."""
+    total = 0
+    for line in lines:
+        found = re.search(r"reload: \+(\d+) ~(\d+) ", line)
+        assert found is not None, line
+        total += int(found.group(1)) + int(found.group(2))
+    return total
 
 
 def kill_mid_reload(server: LiveServer, change: Callable[[], None]) -> bool:
     """Apply `change`, wait until the worker is busy reloading, SIGKILL the whole tree.
 
-    True if the log proves the kill landed mid-reload (no reload finished after the
-    change); False if the scheduler happened to pick up part of the change first.
+    True if the log proves the kill landed before the change was fully taken in: no
+    reload after the change finished, or those that did (a reload can start while the
+    change is still being written) took in only part of it. False if the whole change
+    was reloaded before the kill.
     """
-    before_lines = reload_lines(server)
+    before_lines = len(reloads(server))
     tree = process_tree(server.process.pid)
     ticks = cpu_ticks(tree)
     change()
@@ -130,7 +143,7 @@ def kill_mid_reload(server: LiveServer, change: Callable[[], None]) -> bool:
             except ProcessLookupError:
                 break
             time.sleep(0.01)
-    return reload_lines(server) == before_lines
+    return changes_applied(reloads(server)[before_lines:]) < FILES
 
 
 def test_sigkill_mid_reload_then_restart_gives_identical_feeds(
