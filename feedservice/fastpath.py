@@ -27,20 +27,25 @@ _REASONS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 
 
 
 class _EnvironHeaders:
-    """Just enough of a header mapping over a WSGI environ for `feed_response`."""
+    """Just enough of a header mapping over a WSGI environ for `feed_response`; notes
+    which headers were read, so only answers that depend on the memo's key are kept."""
 
-    __slots__ = ("environ",)
+    __slots__ = ("environ", "read")
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = environ
+        self.read: set[str] = set()
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+        key = "HTTP_" + name.upper().replace("-", "_")
+        self.read.add(key)
+        return self.environ.get(key, default)
 
 
 # Pollers repeat the same requests: the same feed, with the same few header values.
 _MEMO_ENTRIES = 2048  # answers kept per snapshot; emptied when full, so memory stays bounded
 _MEMO_KEY_CHARS = 512  # requests with longer header values are answered, never memoised
+_MEMO_HEADERS = frozenset({"HTTP_ACCEPT_ENCODING", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"})
 _Answer = tuple[str, list[tuple[str, str]], bytes, str, str, int]
 
 
@@ -77,20 +82,25 @@ class FastPath:
             owner, memo = self._memo = (snap, {})
         answer = memo.get(key)
         if answer is None:
-            answer = self._answer(snap, environ)
+            headers = _EnvironHeaders(environ)
+            answer = self._answer(snap, environ, headers)
             if answer is None:
                 return self.fallback(environ, start_response)
-            if not key[2] and sum(len(part or "") for part in key[3:]) <= _MEMO_KEY_CHARS:
+            if (
+                not key[2]  # page 1 only: the snapshot holds its body anyway
+                and headers.read <= _MEMO_HEADERS  # the answer depends on the key alone
+                and sum(len(part or "") for part in key[3:]) <= _MEMO_KEY_CHARS
+            ):
                 if len(memo) >= _MEMO_ENTRIES:
                     memo.clear()
-                memo[key] = answer  # page 1 only: the snapshot holds its body anyway
+                memo[key] = answer
         status_line, headers, body, kind, fmt, status = answer
         start_response(status_line, list(headers))
         count_feed_request(kind, fmt, status)
         return [body]
 
     @staticmethod
-    def _answer(snap: Any, environ: dict[str, Any]) -> _Answer | None:
+    def _answer(snap: Any, environ: dict[str, Any], headers: _EnvironHeaders) -> _Answer | None:
         """The response to a cached-feed GET/HEAD, or None: Flask answers it."""
         method = environ.get("REQUEST_METHOD")
         if method != "GET" and method != "HEAD":
@@ -107,7 +117,7 @@ class FastPath:
         document = snap.documents.get(fmt, kind, name, number)
         if document is None:
             return None
-        status, headers, body = feed_response(
-            document, method, _EnvironHeaders(environ), snap.config.reload_interval
+        status, response_headers, body = feed_response(
+            document, method, headers, snap.config.reload_interval
         )
-        return _REASONS[status], headers, body, kind, fmt, status
+        return _REASONS[status], response_headers, body, kind, fmt, status

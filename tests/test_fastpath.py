@@ -176,3 +176,24 @@ def test_the_memo_stays_bounded_and_skips_long_headers(
     _same(fast, flask, spy, "/topics/ai.json", headers={"If-None-Match": long_value})
     _same(fast, flask, spy, "/topics/ai.json?page=2")  # later pages: not memoised either
     assert not application._memo[1]
+
+
+def test_an_answer_that_read_another_header_is_not_memoised(
+    stacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo's key holds three headers; were `feed_response` ever to read a fourth
+    (say Range), its answers would stop being memoised rather than go stale."""
+    fast, flask, spy, _ = stacks
+    original = fastpath.feed_response
+
+    def reads_range(document: Any, method: str, headers: Any, max_age: int) -> Any:
+        headers.get("Range")
+        return original(document, method, headers, max_age)
+
+    monkeypatch.setattr(fastpath, "feed_response", reads_range)
+    application = fast.application
+    _same(fast, flask, spy, "/topics/ai.rss")
+    assert not application._memo[1]
+    monkeypatch.setattr(fastpath, "feed_response", original)
+    _same(fast, flask, spy, "/topics/ai.rss")
+    assert len(application._memo[1]) == 1
