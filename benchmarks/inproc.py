@@ -1,6 +1,7 @@
 """In-process measurements on one corpus, printed as JSON (run by run.py in a subprocess).
 
 python benchmarks/inproc.py reference DIR   # single-process libyaml parse of the front matter
+python benchmarks/inproc.py reference-parallel DIR   # the same across every core (a floor)
 python benchmarks/inproc.py reload DIR      # P4 reloads and P5 incremental rendering
 """
 
@@ -26,19 +27,43 @@ def bare_scan(root: str) -> float:
     return time.perf_counter() - started
 
 
-def reference(root: str) -> dict[str, float]:
-    """libyaml (CSafeLoader) on every file's front matter, one process: the P2 reference."""
+def _libyaml_load_all(root: str, names: list[str]) -> int:
     import yaml
 
-    names = sorted(name for name in os.listdir(root) if not name.startswith("."))
-    started = time.perf_counter()
     for name in names:
         with open(os.path.join(root, name), "rb") as handle:
             data = handle.read()
         parts = data.split(b"\n---", 1)  # front matter: from the first line to the next ---
         yaml.load(parts[0][3:], Loader=yaml.CSafeLoader)
+    return len(names)
+
+
+def _seed_names(root: str) -> list[str]:
+    return sorted(name for name in os.listdir(root) if not name.startswith("."))
+
+
+def reference(root: str) -> dict[str, float]:
+    """libyaml (CSafeLoader) on every file's front matter, one process: the P2 reference."""
+    names = _seed_names(root)
+    started = time.perf_counter()
+    _libyaml_load_all(root, names)
     seconds = time.perf_counter() - started
     return {"files": len(names), "libyaml_parse_s": seconds, "files_per_s": len(names) / seconds}
+
+
+def reference_parallel(root: str) -> dict[str, float]:
+    """The same libyaml work split across every core (fork pool, chunks of 1,000 files):
+    not a target, but the floor P2 can reach on this machine if a file costs what a bare
+    libyaml load costs, with nothing else to do."""
+    import functools
+    import multiprocessing
+
+    names = _seed_names(root)
+    chunks = [names[start : start + 1000] for start in range(0, len(names), 1000)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
+        sum(pool.imap_unordered(functools.partial(_libyaml_load_all, root), chunks))
+    return {"libyaml_parallel_s": time.perf_counter() - started}
 
 
 def reload(root: str, config: str) -> dict[str, object]:
@@ -101,6 +126,8 @@ def main() -> int:
     mode, root = sys.argv[1], sys.argv[2]
     if mode == "reference":
         result: dict[str, object] = dict(reference(root))
+    elif mode == "reference-parallel":
+        result = dict(reference_parallel(root))
     else:
         result = reload(root, sys.argv[3])
     print(json.dumps(result))
