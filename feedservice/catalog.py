@@ -310,18 +310,10 @@ class SeedStore:
         """Re-scan; parse only new or changed files; drop deleted ones."""
         previous = self._stamps
         saved = None  # the parse cache file: only a fresh store can gain from it
-        if not previous and self._scan_beside_load():
-            scanning = ScanInChild(self.root)
-            try:
-                saved = self.cache.load(self.root) if self.cache is not None else None
-            finally:
-                stamps, scan_errors = scanning.result()
-            if self.cache is not None and len(stamps) < self.cache.min_files:
-                saved = None  # as _saved_contents: a directory this small is parsed afresh
-        else:
+        if previous:
             stamps, scan_errors = scan(self.root)
-            if not previous:
-                saved = self._saved_contents(stamps)
+        else:
+            stamps, scan_errors, saved = self._first_scan()
         self._scan_problems = [Problem.from_error(error) for error in scan_errors]
         if stamps == previous:  # the common case, compared in C: nothing changed
             return ReloadStats()
@@ -370,6 +362,22 @@ class SeedStore:
             cached=cached,
         )
 
+    def _first_scan(
+        self,
+    ) -> tuple[dict[str, FileStamp], list[SeedError], parsecache.Contents | None]:
+        """A fresh store's scan and what the parse cache holds; side by side (the scan in
+        a child) when that pays off."""
+        if not self._scan_beside_load():
+            stamps, errors = scan(self.root)
+            return stamps, errors, self._saved_contents(stamps)
+        assert self.cache is not None  # (_scan_beside_load checked)
+        scanning = ScanInChild(self.root)
+        try:
+            saved = self.cache.load(self.root)
+        finally:
+            stamps, errors = scanning.result()
+        return stamps, errors, saved if self._cache_applies(stamps) else None
+
     def _scan_beside_load(self) -> bool:
         """Whether a fresh load should scan in a child while it loads the parse cache:
         only in `serve`'s parent (use_children), and only when the cache is large
@@ -381,8 +389,12 @@ class SeedStore:
         except OSError:
             return False
 
+    def _cache_applies(self, stamps: dict[str, FileStamp]) -> bool:
+        """A directory this small (or no cache at all) is parsed afresh."""
+        return self.cache is not None and len(stamps) >= self.cache.min_files
+
     def _saved_contents(self, stamps: dict[str, FileStamp]) -> parsecache.Contents | None:
-        if self.cache is None or len(stamps) < self.cache.min_files:
+        if self.cache is None or not self._cache_applies(stamps):
             return None
         return self.cache.load(self.root)
 
