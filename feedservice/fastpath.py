@@ -82,13 +82,13 @@ class FastPath:
             owner, memo = self._memo = (snap, {})
         answer = memo.get(key)
         if answer is None:
-            headers = _EnvironHeaders(environ)
-            answer = self._answer(snap, environ, headers)
+            request_headers = _EnvironHeaders(environ)
+            answer = self._answer(snap, environ, request_headers)
             if answer is None:
                 return self.fallback(environ, start_response)
             if (
                 not key[2]  # page 1 only: the snapshot holds its body anyway
-                and headers.read <= _MEMO_HEADERS  # the answer depends on the key alone
+                and request_headers.read <= _MEMO_HEADERS  # it depends on the key alone
                 and sum(len(part or "") for part in key[3:]) <= _MEMO_KEY_CHARS
             ):
                 if len(memo) >= _MEMO_ENTRIES:
