@@ -298,8 +298,9 @@ class SeedStore:
         self._carried: set[str] = set()  # files served from their last good version
         self._scan_problems: list[Problem] = []
         # `serve`'s parent turns this on: a fresh load may then use short-lived children
-        # (a scan beside the parse cache load; a cold parse across every core).
+        # (a scan beside the parse cache load; a cold load's cache write).
         self.use_children = False
+        self.cold_save: parsecache.SaveInChild | None = None  # the cold load's save, in a child
         self._share = parsecache.Interner()
         self._saved_once = False
         self._save_guard = threading.Lock()
@@ -317,15 +318,8 @@ class SeedStore:
         self._scan_problems = [Problem.from_error(error) for error in scan_errors]
         if stamps == previous:  # the common case, compared in C: nothing changed
             return ReloadStats()
-        if not previous:
-            primed = 0
-            if not self._take_whole(saved, stamps) and self.use_children:
-                primed = self._prime_in_child(stamps, saved)
-                if primed:
-                    saved = self._saved_contents(stamps)  # what the child wrote
-                    self._take_whole(saved, stamps)
-            if self._stamps:  # taken whole: an unchanged directory, or just primed
-                return ReloadStats(added=len(stamps), parsed=primed, cached=len(stamps) - primed)
+        if not previous and self._take_whole(saved, stamps):  # an unchanged directory
+            return ReloadStats(added=len(stamps), cached=len(stamps))
         articles, problems, carried = self._articles, self._problems, self._carried
         removed = [relative for relative in previous if relative not in stamps]
         for relative in removed:
@@ -398,22 +392,6 @@ class SeedStore:
             return None
         return self.cache.load(self.root)
 
-    def _prime_in_child(
-        self, stamps: dict[str, FileStamp], saved: parsecache.Contents | None
-    ) -> int:
-        """A first load that must parse many files: do it in a short-lived child that
-        parses across every core and writes the parse cache, which this process then
-        loads. The parse's garbage dies with the child instead of fragmenting the heap
-        of a long-lived server. Returns how many files needed parsing (0: nothing done)."""
-        if self.cache is None or len(stamps) < max(self.cache.min_files, PARALLEL_PARSE_THRESHOLD):
-            return 0
-        known = dict(zip(saved.relatives, saved.stamps, strict=True)) if saved else {}
-        stale = sum(1 for relative, stamp in stamps.items() if known.get(relative) != stamp)
-        if stale < PARALLEL_PARSE_THRESHOLD:
-            return 0
-        prime_in_subprocess(self.root, stamps)  # (a fork inherits the scan: no second one)
-        return stale
-
     def _take_whole(self, saved: parsecache.Contents | None, stamps: dict[str, FileStamp]) -> bool:
         """A fresh store on an unchanged directory: take the cache file as it is.
 
@@ -452,22 +430,46 @@ class SeedStore:
         return [item if item is not None else next(parsed) for item in results], cached
 
     def _parse_all(self, work: list[tuple[str, FileStamp]]) -> list[parsecache.Result]:
+        """Parse results for `work`, in its order: across processes when there are many
+        files, else here. Calls `self._advance(n)` as files are done (progress bars)."""
         root = str(self.root)
-        results: list[parsecache.Result] | None = None
         if len(work) >= PARALLEL_PARSE_THRESHOLD and self.workers > 1:
             try:
-                blobs = list(_parse_in_processes(root, work, self.workers))
+                return self._parse_across_processes(root, work)
             except Exception as error:  # no pool here (daemonic worker, no /dev/shm, ...)
                 log.warning("parallel parse unavailable (%s); parsing in one process", error)
-            else:
-                results = [item for blob in blobs for item in pickle.loads(blob)]
-        if results is None:
-            results = [parse_stored(root, relative, stamp) for relative, stamp in work]
         share = self._share
-        return [
-            (share(article, relative) if article is not None else None, problems)
-            for (relative, _), (article, problems) in zip(work, results, strict=True)
-        ]
+        results: list[parsecache.Result] = []
+        for relative, stamp in work:
+            article, problems = parse_stored(root, relative, stamp)
+            results.append((share(article, relative) if article is not None else None, problems))
+            self._advance(1)
+        return results
+
+    def _parse_across_processes(
+        self, root: str, work: list[tuple[str, FileStamp]]
+    ) -> list[parsecache.Result]:
+        """Each chunk's results are taken in as soon as a pool worker finishes it, so
+        unpickling overlaps the parse and the last result is ready right after it."""
+        share = self._share
+        results: list[parsecache.Result] = []
+        for blob in _parse_in_processes(root, work, self.workers):
+            # (GC paused per chunk, not around the pool's start: its workers would inherit it)
+            with parsecache.paused_gc():
+                chunk = pickle.loads(blob)
+                for (relative, _), (article, problems) in zip(
+                    work[len(results) : len(results) + len(chunk)], chunk, strict=True
+                ):
+                    results.append(
+                        (share(article, relative) if article is not None else None, problems)
+                    )
+            self._advance(len(chunk))
+        if len(results) != len(work):
+            raise ValueError(f"{len(results)} results for {len(work)} files")
+        return results
+
+    def _advance(self, count: int) -> None:
+        """`count` more files parsed: a hook for progress bars (progress.py)."""
 
     def _save_cache(self, changed: list[str], removed: list[str], *, cold: bool) -> None:
         """A cold load saves at once (a restart right after it is warm). A few changes
@@ -478,7 +480,10 @@ class SeedStore:
         assert self.cache is not None
         if cold and not self._saved_once:
             self._saved_once = True
-            self.cache.save(self.root, self._contents())
+            if self.use_children:  # `serve`: write it on another core while the server starts
+                self.cold_save = parsecache.SaveInChild(self.cache, self.root, self._contents())
+            else:
+                self.cache.save(self.root, self._contents())
             return
         if (
             len(changed) + len(removed) <= JOURNAL_MAX_FILES
@@ -509,6 +514,8 @@ class SeedStore:
         saver = self._saver
         if saver is not None:
             saver.join()
+        if self.cold_save is not None:
+            self.cold_save.wait()
 
     def _changes(self, changed: list[str], removed: list[str]) -> parsecache.Changes:
         """The journal record for these files: as `_contents` would save them."""
@@ -579,81 +586,3 @@ def _parse_in_processes(
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(_parse_chunk, [root] * len(chunks), chunks)
-
-
-def prime_parse_cache(
-    root: str | os.PathLike[str],
-    workers: int | None = None,
-    stamps: dict[str, FileStamp] | None = None,
-) -> int:
-    """Bring the persistent parse cache up to date, parsing across processes.
-
-    `serve` runs this once before its workers start, so a large cold start
-    parses each file once, on every core, instead of once per worker; the
-    workers then load from the cache. `stamps` is a scan the caller has just
-    made (else it scans). Returns how many files it parsed; does nothing (0)
-    when the cache is off, the directory small or the cache fresh.
-    """
-    cache = parsecache.ParseCache.default_for(root)
-    if cache is None:
-        return 0
-    if stamps is None:
-        stamps, _ = scan(Path(root))
-    if len(stamps) < max(cache.min_files, PARALLEL_PARSE_THRESHOLD):
-        return 0
-    known = cache.load_stamps(root)
-    todo = [(relative, stamp) for relative, stamp in stamps.items() if known.get(relative) != stamp]
-    if len(todo) < PARALLEL_PARSE_THRESHOLD:
-        return 0  # a few changes: each worker parses them faster than a pool starts
-    saved = cache.load(root) if len(todo) < len(stamps) else None
-    kept = saved.entries() if saved is not None else {}
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    share = parsecache.Interner()
-    parsed: dict[str, parsecache.Result] = {}
-    try:
-        files = iter(todo)
-        for blob in _parse_in_processes(str(root), todo, workers):
-            with parsecache.paused_gc():  # (not around the pool's start: workers inherit it)
-                for article, problems in pickle.loads(blob):
-                    relative = next(files)[0]
-                    article = share(article, relative) if article is not None else None
-                    parsed[relative] = (article, problems)
-        if next(files, None) is not None:
-            raise ValueError("fewer results than files")
-    except Exception as error:
-        log.warning("parallel parse unavailable (%s); workers will parse", error)
-        return 0
-    contents = parsecache.Contents([], [], [], {})
-    for relative, stamp in stamps.items():
-        result = parsed.get(relative)
-        if result is None:
-            entry = kept.get(relative)
-            if entry is None or entry[0] != stamp:
-                continue  # (a file that changed meanwhile is left to the workers)
-            result = entry[1]
-        contents.relatives.append(relative)
-        contents.stamps.append(stamp)
-        contents.articles.append(result[0])  # type: ignore[union-attr]
-        if result[1]:
-            contents.problems[relative] = result[1]  # type: ignore[index]
-    cache.save(root, contents)
-    return len(todo)
-
-
-def prime_in_subprocess(
-    root: str | os.PathLike[str], stamps: dict[str, FileStamp] | None = None
-) -> None:
-    """`prime_parse_cache` in a short-lived child, so the server's parent process
-    never holds the catalog itself; failures only cost the workers time."""
-    try:
-        method = "fork" if threading.active_count() == 1 else "spawn"
-        child = multiprocessing.get_context(method).Process(
-            target=prime_parse_cache,
-            args=(str(root), None, stamps),
-            name="feedservice-prime",
-            daemon=False,
-        )
-        child.start()
-        child.join()
-    except Exception as error:  # pragma: no cover - platform without processes
-        log.warning("could not prime the parse cache: %s", error)

@@ -36,6 +36,7 @@ import io
 import logging
 import os
 import pickle
+import signal
 import stat
 import struct
 import sys
@@ -278,6 +279,48 @@ class ParseCache:
     @staticmethod
     def _header(root: str | os.PathLike[str]) -> tuple[str, str]:
         return (VERSION_KEY, os.path.realpath(root))
+
+
+class SaveInChild:
+    """`cache.save(root, contents)` in a forked child, while this process goes on.
+
+    A cold start has just parsed every file. Writing the cache takes about a second
+    at 100k files, and nothing the server does next (the catalog, the first render)
+    needs it, so a child writes it on another core. The child ignores SIGINT and
+    SIGTERM: stopping the server right after a cold start does not cut the write
+    short, and `wait()` (which the server's stop calls) makes a restart right after
+    it warm. Without a fork, the save simply happens here.
+    """
+
+    def __init__(self, cache: ParseCache, root: str | os.PathLike[str], contents: Contents) -> None:
+        self._pid = 0
+        self._parent = os.getpid()
+        self._lock = threading.Lock()
+        try:
+            pid = os.fork() if hasattr(os, "fork") else -1
+        except OSError:
+            pid = -1
+        if pid == 0:  # the child: save, then exit without running any cleanup
+            status = 1
+            try:
+                gc.disable()  # a collection would touch (and so copy) the parent's whole heap
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                status = 0 if cache.save(root, contents) else 1
+            finally:
+                os._exit(status)
+        if pid > 0:
+            self._pid = pid
+        else:
+            cache.save(root, contents)
+
+    def wait(self) -> None:
+        """Until the save is done; at once if it is, or if this process did not start it."""
+        with self._lock:
+            pid, self._pid = self._pid, 0
+            if pid and os.getpid() == self._parent:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
 
 
 # --- stored articles as columns --------------------------------------------------------------

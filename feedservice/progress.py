@@ -11,14 +11,14 @@ is large enough to be worth watching; otherwise nothing is written at all.
 
 from __future__ import annotations
 
-import math
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from feedservice.catalog import PARALLEL_PARSE_THRESHOLD, SeedStore
+from feedservice.catalog import SeedStore
 
 T = TypeVar("T")
 MIN_FILES = 1000  # smaller seed directories load in well under a second
@@ -40,14 +40,26 @@ def wanted(stream: Any = None) -> bool:
     return bool(isatty and isatty())
 
 
+@functools.cache
+def _bar_type() -> Any:
+    """tqdm without its monitor thread: while this process has no other thread, a parse
+    pool can fork its workers (cheap) instead of starting a fork server."""
+    from tqdm import tqdm
+
+    class Bar(tqdm):  # type: ignore[misc]
+        monitor_interval = 0
+
+    return Bar
+
+
 def bar(iterable: Iterable[T], *, total: int | None, desc: str, unit: str = "file") -> Iterator[T]:
     """`iterable`, with a bar on a terminal (e.g. for `build`'s rendering)."""
     if not wanted():
         yield from iterable
         return
-    from tqdm import tqdm
-
-    yield from tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
+    yield from _bar_type()(
+        iterable, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr
+    )
 
 
 @contextmanager
@@ -56,40 +68,32 @@ def counter(total: int, *, desc: str, unit: str = "file") -> Iterator[Callable[[
     if not wanted():
         yield lambda count: None
         return
-    from tqdm import tqdm
-
-    with tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr) as progress:
+    with _bar_type()(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr) as progress:
         yield progress.update
 
 
 class ProgressSeedStore(SeedStore):
-    """A SeedStore whose large loads (typically the first) draw a bar.
-
-    It parses in batches and advances the bar after each; batches stay above
-    the parallel-parse threshold when the base class would parse in parallel,
-    so the bar costs no speed.
-    """
+    """A SeedStore whose large loads (typically the first) draw a bar, advanced as
+    files are parsed, in this process or in the parse pool."""
 
     def __init__(self, *args: Any, desc: str = "loading seeds", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.desc = desc
+        self._advance_bar: Callable[[int], None] | None = None
 
-    def _parse_all(self, relatives: list[str]) -> list[Any]:
-        if len(relatives) < MIN_FILES or not wanted():
-            return super()._parse_all(relatives)
-        from tqdm import tqdm
+    def _parse_all(self, work: list[Any]) -> list[Any]:
+        if len(work) < MIN_FILES or not wanted():
+            return super()._parse_all(work)
+        with counter(len(work), desc=self.desc) as advance:
+            self._advance_bar = advance
+            try:
+                return super()._parse_all(work)
+            finally:
+                self._advance_bar = None
 
-        parallel = len(relatives) >= PARALLEL_PARSE_THRESHOLD and self.workers >= 2
-        size = max(PARALLEL_PARSE_THRESHOLD, math.ceil(len(relatives) / 10)) if parallel else 200
-        results: list[Any] = []
-        with tqdm(
-            total=len(relatives), desc=self.desc, unit="file", leave=False, file=sys.stderr
-        ) as progress:
-            for start in range(0, len(relatives), size):
-                batch = relatives[start : start + size]
-                results.extend(super()._parse_all(batch))
-                progress.update(len(batch))
-        return results
+    def _advance(self, count: int) -> None:
+        if self._advance_bar is not None:
+            self._advance_bar(count)
 
 
 def seed_store(root: Any, *, desc: str = "loading seeds") -> SeedStore:

@@ -24,6 +24,7 @@ from typing import Any
 
 from feedservice.fastpath import FastPath, WSGIApp
 from feedservice.metrics import single_process
+from feedservice.parsecache import SaveInChild
 from feedservice.progress import initial_store, seed_store
 from feedservice.scheduler import start_reloading
 from feedservice.service import Service
@@ -47,13 +48,15 @@ class _Inherited:
 
     service: Service | None = None
     taken: tuple[int, int] | None = None  # pipe: each worker writes one byte on taking it
+    cold_save: SaveInChild | None = None  # a cold load's parse cache write, still running
 
     @classmethod
     def build(cls, seeds: Path, config: Path, workers: int) -> None:
         with single_process():
             store = seed_store(str(seeds))
-            store.use_children = True  # scan beside the cache load; a cold parse on every core
+            store.use_children = True  # scan beside the cache load; a cold save beside the start
             cls.service = Service(str(seeds), str(config), store=store)
+            cls.cold_save = store.cold_save
         read_end, write_end = os.pipe()
         cls.taken = (read_end, write_end)
         _return_free_memory()  # what loading freed is not copied into every worker's RSS
@@ -74,6 +77,12 @@ class _Inherited:
         os.close(write_end)
         gc.unfreeze()
         gc.collect()
+        cls.wait_for_cold_save()  # (reaps the child: no zombie while the server runs)
+
+    @classmethod
+    def wait_for_cold_save(cls) -> None:
+        if cls.cold_save is not None:
+            cls.cold_save.wait()
 
     @classmethod
     def take(cls) -> Service | None:
@@ -121,20 +130,23 @@ def serve(
     os.environ[ENV_CONFIG] = str(config.resolve())
     os.environ[ENV_WORKERS] = str(workers)  # WebSub: one publisher among the workers
     _Inherited.build(seeds.resolve(), config.resolve(), workers)  # load once, before the fork
-    Granian(
-        "feedservice.server:create_app_from_env",
-        address=host,
-        port=port,
-        interface="wsgi",
-        factory=True,
-        workers=workers,
-        working_dir=Path.cwd(),
-        http="1",
-        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
-        blocking_threads=8,
-        backpressure=128,
-        backlog=2048,
-        respawn_failed_workers=True,
-        log_access=False,
-        log_dictconfig=log_config,  # granian's own lines in our format (json: one object each)
-    ).serve()
+    try:
+        Granian(
+            "feedservice.server:create_app_from_env",
+            address=host,
+            port=port,
+            interface="wsgi",
+            factory=True,
+            workers=workers,
+            working_dir=Path.cwd(),
+            http="1",
+            http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
+            blocking_threads=8,
+            backpressure=128,
+            backlog=2048,
+            respawn_failed_workers=True,
+            log_access=False,
+            log_dictconfig=log_config,  # granian's own lines in our format (json: one object each)
+        ).serve()
+    finally:
+        _Inherited.wait_for_cold_save()  # stopped right after a cold start: the next one is warm

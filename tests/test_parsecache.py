@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import article_fields, bump_mtime, seed_text, write_seed
 
-from feedservice import catalog, compact, parsecache
-from feedservice.catalog import SeedStore, prime_parse_cache
+from feedservice import catalog, compact, parsecache, progress
+from feedservice.catalog import SeedStore
 from feedservice.parsecache import ParseCache
 from feedservice.seeds import ScanInChild, SeedError, make_stamp, scan
 
@@ -182,22 +186,31 @@ def test_the_default_location_is_outside_the_seeds_and_can_be_switched_off(
     assert SeedStore(seeds).cache is None
 
 
-def test_parallel_parse_primes_the_cache_and_equals_a_serial_parse(
+def test_a_parallel_parse_equals_a_serial_one_and_fills_the_cache(
     seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _corpus(seeds, 40)
     monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
     monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
     monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
-    assert prime_parse_cache(seeds, workers=2) == 41
-    assert prime_parse_cache(seeds, workers=2) == 0  # fresh: nothing to do
-    primed = SeedStore(seeds, workers=2)
-    assert primed.refresh().parsed == 0
+    chunks: list[bytes] = []
+    pool = catalog._parse_in_processes
+
+    def counted(*args: object) -> Iterator[bytes]:
+        for blob in pool(*args):  # type: ignore[arg-type]
+            chunks.append(blob)
+            yield blob
+
+    monkeypatch.setattr(catalog, "_parse_in_processes", counted)
+    parallel = SeedStore(seeds, workers=2)
+    assert parallel.refresh().parsed == 41
+    assert chunks  # the pool did the parsing
     serial = SeedStore(seeds, workers=1, cache=None)
     serial.refresh()
-    parallel = SeedStore(seeds, workers=2, cache=None)
-    parallel.refresh()
-    assert _state(primed) == _state(serial) == _state(parallel)
+    assert _state(parallel) == _state(serial)
+    warm = SeedStore(seeds, workers=2)
+    assert warm.refresh().parsed == 0
+    assert _state(warm) == _state(serial)
 
 
 def test_parsing_falls_back_to_one_process_when_no_pool_can_start(
@@ -258,40 +271,70 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
     assert expanded.related[0].published.utcoffset() == article.related[0].published.utcoffset()
 
 
-def test_a_cold_first_load_can_parse_in_a_child_and_then_load_its_cache(
+def test_serve_writes_a_cold_loads_cache_in_a_child(
     seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`serve`'s parent: the child parses across processes and writes the cache; the
-    parent loads it whole. The result equals a plain serial parse, bad files included."""
+    """`serve`'s parent parses across processes itself, and a child writes the cache
+    meanwhile; once it is done, a restart is warm and equals a plain serial parse,
+    bad files included."""
     _corpus(seeds, 40)
     monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
     monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
     monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    savers = tmp_path / "savers"
+    save = ParseCache.save
+
+    def recorded(self: ParseCache, *args: object) -> bool:
+        savers.write_text(str(os.getpid()))
+        return save(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ParseCache, "save", recorded)
     store = SeedStore(seeds, workers=2)
     store.use_children = True
-
-    def not_here(*args: object) -> list[object]:
-        raise AssertionError("the parent must not parse: the child did")
-
-    parent = os.getpid()
-
-    def scan_in_parent_only(root: Path) -> object:
-        if os.getpid() != parent:  # the child reuses the parent's scan
-            raise AssertionError("scanned twice")  # (the child fails; the parent would parse)
-        return scan(root)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(SeedStore, "_parse_all", not_here)
-        patch.setattr(catalog, "scan", scan_in_parent_only)
-        stats = store.refresh()
+    stats = store.refresh()
     assert (stats.parsed, stats.cached) == (41, 0)
-    assert (tmp_path / "cache").is_dir() and any((tmp_path / "cache").iterdir())
+    assert store.cold_save is not None
+    store.flush_cache()
+    assert int(savers.read_text()) != os.getpid()  # written by the child
     serial = SeedStore(seeds, workers=1, cache=None)
     serial.refresh()
     assert _state(store) == _state(serial)
     again = SeedStore(seeds, workers=2)
     again.use_children = True
-    assert again.refresh().parsed == 0  # warm: no child, one bulk load
+    assert again.refresh().parsed == 0  # warm: one bulk load
+    assert _state(again) == _state(serial)
+
+
+def test_a_cold_save_in_a_child_outlives_a_stop_signal(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping the server (SIGTERM or Ctrl-C reach the whole process group) right after
+    a cold start must not cut the cache write short: the next start would be cold."""
+    _corpus(seeds)
+    cache = ParseCache(tmp_path / "cache" / "seeds.cache", min_files=0)
+    store = SeedStore(seeds, cache=cache)
+    store.refresh()
+    contents = store._contents()
+    cache.path.unlink()
+    started = tmp_path / "started"
+    save = ParseCache.save
+
+    def slow(self: ParseCache, *args: object) -> bool:
+        started.touch()
+        time.sleep(1.0)
+        return save(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ParseCache, "save", slow)
+    saving = parsecache.SaveInChild(cache, seeds, contents)
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert saving._pid and started.exists()
+    os.kill(saving._pid, signal.SIGTERM)
+    os.kill(saving._pid, signal.SIGINT)
+    saving.wait()
+    assert cache.load(seeds) == contents
+    saving.wait()  # again: returns at once
 
 
 def test_a_few_changes_are_journaled_and_a_restart_sees_them(
@@ -412,3 +455,37 @@ def test_serve_scans_in_a_child_while_it_loads_the_cache(
     assert (stats.parsed, len(forked)) == (1, 2)
     assert {a.source: a.title for a in again.articles()}["004.md"] == "Edited while down"
     assert not SeedStore(seeds).use_children  # off unless `serve` turns it on
+
+
+def test_a_load_bar_counts_the_pools_files_and_starts_no_thread(
+    seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a terminal the first load draws a bar advanced as pool chunks arrive. The bar
+    must start no thread (tqdm's monitor): with one, the pool could not simply fork."""
+    _corpus(seeds, 120)
+    monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
+    monkeypatch.setattr(progress, "MIN_FILES", 10)
+    monkeypatch.setattr(progress, "wanted", lambda stream=None: True)
+    threads: list[int] = []
+    pool = catalog._parse_in_processes
+
+    def counted(*args: object) -> Iterator[bytes]:
+        threads.append(threading.active_count())
+        yield from pool(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog, "_parse_in_processes", counted)
+    advanced: list[int] = []
+    advance = progress.ProgressSeedStore._advance
+
+    def recorded(self: progress.ProgressSeedStore, count: int) -> None:
+        advanced.append(count)
+        advance(self, count)
+
+    monkeypatch.setattr(progress.ProgressSeedStore, "_advance", recorded)
+    store = progress.seed_store(seeds)
+    store.workers = 2
+    store.cache = None
+    assert store.refresh().parsed == 121
+    assert threads == [1]
+    assert "loading seeds" in capsys.readouterr().err
+    assert sum(advanced) == 121 and len(advanced) > 1  # one step per chunk
