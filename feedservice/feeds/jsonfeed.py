@@ -33,7 +33,7 @@ def render(page: FeedPage) -> bytes:
     if config.websub_hub:
         document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
     document["items"] = [_item(article) for article in page.items]
-    text = json.dumps(document, ensure_ascii=False, indent=2)
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))  # (C encoder)
     return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
