@@ -56,12 +56,14 @@ _DOMAIN = re.compile(r"[A-Za-z0-9.-]{1,253}")
 _WHOLE_NUMBER = re.compile(r"\s*-?\d{1,18}\s*")
 _SLUG_SEPARATORS = re.compile(r"[^a-z0-9]+")
 # Repair encoding damage only: keep curly quotes, ligatures and full-width forms as written.
-_FTFY_REPAIR_ONLY = {
-    "uncurl_quotes": False,
-    "fix_latin_ligatures": False,
-    "fix_character_width": False,
-    "normalization": "NFC",
-}
+# (One config object, built once: ftfy builds one per call from keyword arguments.)
+_FTFY_REPAIR_ONLY = ftfy.TextFixerConfig(
+    explain=False,
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    normalization="NFC",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +233,7 @@ def clean_text(value: str) -> str:
     value = _XML_ILLEGAL.sub("", value)
     if value.isascii() and "&" not in value and "\r" not in value:
         return value  # nothing ftfy could change: no encoding, entity or line-break fixes
-    value = ftfy.fix_text(value, **_FTFY_REPAIR_ONLY)
+    value = ftfy.fix_text(value, _FTFY_REPAIR_ONLY)
     return _XML_ILLEGAL.sub("", value)
 
 

@@ -244,7 +244,7 @@ class ReloadStats:
 def load_seed_file(root: str, relative: str) -> tuple[Article | None, tuple[Problem, ...]]:
     """Read and parse one seed file; never raises for bad content. Picklable for workers."""
     try:
-        parsed = parse_seed(read_seed(Path(root), relative), display_path(relative))
+        parsed = parse_seed(read_seed(root, relative), display_path(relative))
     except SeedError as error:
         return None, (Problem.from_error(error),)
     return parsed.article, parsed.warnings

@@ -249,7 +249,7 @@ def _symlink_target(
     return os.stat(path)
 
 
-def read_seed(root: Path, relative: str) -> bytes:
+def read_seed(root: str | os.PathLike[str], relative: str) -> bytes:
     """The file's bytes, at most MAX_FILE_BYTES; raise SeedError otherwise."""
     shown = display_path(relative)
     path = os.path.join(root, relative)

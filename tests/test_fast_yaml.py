@@ -706,7 +706,13 @@ def ref_clean_text(value: str) -> str:
     value = articles._XML_ILLEGAL.sub("", value)
     if value.isascii() and "&" not in value and "\r" not in value:
         return value
-    value = ftfy.fix_text(value, **articles._FTFY_REPAIR_ONLY)
+    value = ftfy.fix_text(  # keyword arguments, as before: the config object must equal them
+        value,
+        uncurl_quotes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        normalization="NFC",
+    )
     return articles._XML_ILLEGAL.sub("", value)
 
 
