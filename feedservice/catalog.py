@@ -43,6 +43,7 @@ log = logging.getLogger("feedservice")
 JOURNAL_MAX_FILES = 500  # more changes at once: rewrite the parse cache instead
 JOURNAL_MAX_BYTES = 8 << 20  # a journal this large is folded into a rewrite
 PARALLEL_PARSE_THRESHOLD = 2000  # below this, process start-up costs more than it saves
+MIN_CHUNK, MAX_CHUNK = 50, 1000  # files per pool task (see _chunk_sizes)
 SCAN_BESIDE_LOAD_BYTES = 1 << 20  # a smaller parse cache loads faster than a fork pays off
 
 
@@ -580,9 +581,24 @@ def _parse_in_processes(
     can be started here."""
     # fork is cheapest but unsafe once threads exist (scheduler, server threads).
     method = "fork" if threading.active_count() == 1 else "forkserver"
-    # Small enough chunks that the last ones finish close together on every core.
-    size = max(50, min(1000, math.ceil(len(work) / (workers * 8))))
-    chunks = [work[start : start + size] for start in range(0, len(work), size)]
+    chunks = []
+    start = 0
+    for size in _chunk_sizes(len(work), workers):
+        chunks.append(work[start : start + size])
+        start += size
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(_parse_chunk, [root] * len(chunks), chunks)
+
+
+def _chunk_sizes(total: int, workers: int) -> list[int]:
+    """Chunks for `total` files: each a quarter of a worker's share of what is left,
+    between MIN_CHUNK and MAX_CHUNK files. Large chunks keep the per-chunk cost small;
+    ever smaller ones at the end make every worker finish at about the same time."""
+    sizes = []
+    remaining = total
+    while remaining > 0:
+        size = min(remaining, max(MIN_CHUNK, min(MAX_CHUNK, math.ceil(remaining / (workers * 4)))))
+        sizes.append(size)
+        remaining -= size
+    return sizes

@@ -489,3 +489,17 @@ def test_a_load_bar_counts_the_pools_files_and_starts_no_thread(
     assert threads == [1]
     assert "loading seeds" in capsys.readouterr().err
     assert sum(advanced) == 121 and len(advanced) > 1  # one step per chunk
+
+
+@pytest.mark.parametrize(
+    ("total", "workers"), [(1, 2), (41, 2), (2000, 2), (100_000, 2), (9999, 8)]
+)
+def test_pool_chunks_cover_every_file_and_shrink_towards_the_end(total: int, workers: int) -> None:
+    sizes = catalog._chunk_sizes(total, workers)
+    assert sum(sizes) == total and all(size > 0 for size in sizes)
+    assert all(size <= catalog.MAX_CHUNK for size in sizes)
+    assert all(size >= catalog.MIN_CHUNK for size in sizes[:-1])
+    assert sizes == sorted(sizes, reverse=True)
+    if total >= catalog.MAX_CHUNK * workers * 4:
+        assert sizes[0] == catalog.MAX_CHUNK and max(sizes[-workers:]) <= catalog.MIN_CHUNK
+
