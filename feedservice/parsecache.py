@@ -36,7 +36,6 @@ import io
 import logging
 import os
 import pickle
-import signal
 import stat
 import struct
 import sys
@@ -53,6 +52,7 @@ import yaml
 from feedservice import __version__, articles, compact, seeds, yamlsafe
 from feedservice.articles import Problem
 from feedservice.compact import StoredArticle
+from feedservice.forked import Forked
 from feedservice.seeds import FileStamp
 
 log = logging.getLogger("feedservice")
@@ -293,34 +293,21 @@ class SaveInChild:
     """
 
     def __init__(self, cache: ParseCache, root: str | os.PathLike[str], contents: Contents) -> None:
-        self._pid = 0
-        self._parent = os.getpid()
-        self._lock = threading.Lock()
-        try:
-            pid = os.fork() if hasattr(os, "fork") else -1
-        except OSError:
-            pid = -1
-        if pid == 0:  # the child: save, then exit without running any cleanup
-            status = 1
-            try:
-                gc.disable()  # a collection would touch (and so copy) the parent's whole heap
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                status = 0 if cache.save(root, contents) else 1
-            finally:
-                os._exit(status)
-        if pid > 0:
-            self._pid = pid
-        else:
-            cache.save(root, contents)
+        def save() -> bytes:
+            cache.save(root, contents)  # (it logs its own failure)
+            return b""
+
+        self._child = Forked(save, finish_on_stop=True)
+        if not self._child.pid:
+            save()
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
 
     def wait(self) -> None:
         """Until the save is done; at once if it is, or if this process did not start it."""
-        with self._lock:
-            pid, self._pid = self._pid, 0
-            if pid and os.getpid() == self._parent:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
+        self._child.result()
 
 
 # --- stored articles as columns --------------------------------------------------------------

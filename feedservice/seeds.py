@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from feedservice import yamlsafe
+from feedservice.forked import Forked
 from feedservice.yamlsafe import SafeLoader
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: real seed files are ~2 KB
@@ -169,49 +170,24 @@ class ScanInChild:
 
     A fresh start must scan the directory (to know which cached parses still hold)
     and load the parse cache; the two are independent, so on a multi-core machine
-    the scan runs beside the load instead of before it. The child only scans and
-    writes plain strings and bytes to a pipe. If anything goes wrong there (or
-    there is no fork), `result()` simply scans here: never a wrong answer, at worst
-    the time the child was meant to save.
+    the scan runs beside the load instead of before it. The child sends plain
+    strings and bytes (marshal). If anything goes wrong there, or there is no
+    fork, `result()` simply scans here.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._pid = 0
-        self._read_end = -1
-        if not hasattr(os, "fork"):
-            return
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_end)
-            os.close(write_end)
-            return
-        if pid == 0:  # the child: scan, report, exit without running any cleanup
-            os.close(read_end)
-            status = 1
-            try:
-                stamps, problems = scan(root)
-                found = [(p.source, p.field, p.message, p.line) for p in problems]
-                payload = marshal.dumps((list(stamps), list(stamps.values()), found))
-                with os.fdopen(write_end, "wb") as out:
-                    out.write(payload)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_end)
-        self._pid, self._read_end = pid, read_end
+        self._child = Forked(self._scan)
+
+    def _scan(self) -> bytes:
+        stamps, problems = scan(self.root)
+        found = [(p.source, p.field, p.message, p.line) for p in problems]
+        return marshal.dumps((list(stamps), list(stamps.values()), found))
 
     def result(self) -> tuple[dict[str, FileStamp], list[SeedError]]:
         """What `scan(root)` returns; raises as it does if the root cannot be listed."""
-        if not self._pid:
-            return scan(self.root)
-        with os.fdopen(self._read_end, "rb") as pipe:
-            payload = pipe.read()
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = 0
-        if status != 0:
+        payload = self._child.result()
+        if payload is None:
             return scan(self.root)  # the child failed (or the root is gone): see for ourselves
         relatives, stamps, found = marshal.loads(payload)
         return dict(zip(relatives, stamps, strict=True)), [SeedError(*p) for p in found]

@@ -329,9 +329,9 @@ def test_a_cold_save_in_a_child_outlives_a_stop_signal(
     deadline = time.monotonic() + 10
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert saving._pid and started.exists()
-    os.kill(saving._pid, signal.SIGTERM)
-    os.kill(saving._pid, signal.SIGINT)
+    assert saving.pid and started.exists()
+    os.kill(saving.pid, signal.SIGTERM)
+    os.kill(saving.pid, signal.SIGINT)
     saving.wait()
     assert cache.load(seeds) == contents
     saving.wait()  # again: returns at once
