@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import pickle
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from feedservice.catalog import Catalog, Feed
 from feedservice.config import Config
 from feedservice.feeds import CONTENT_TYPES, FORMATS, FeedPage, render
 from feedservice.feeds.page import newest_date
+from feedservice.forked import Forked
 from feedservice.metrics import timed
 
 PageKey = tuple[str, str, str, int]  # (format, feed kind, feed name, page number)
+MIN_RENDERS_BESIDE = 24  # fewer first renders are quicker here than a fork of a large heap
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +130,11 @@ class DocumentSet:
         reusable: Mapping[PageKey, tuple[str, Document]] | None = None,
         *,
         eager: bool = True,
+        beside: bool = False,
     ) -> None:
         """`previous`: the last snapshot's set; `reusable`: documents from the render
-        cache (rendercache.py). Either is used only where the fingerprint matches."""
+        cache (rendercache.py). Either is used only where the fingerprint matches.
+        `beside`: a forked child may render about half of the page-1 documents."""
         self.catalog = catalog
         self.renders = 0  # how many documents this set had to render (not carried over)
         self.rendered_feeds: set[tuple[str, str]] = set()  # (kind, name) of those
@@ -140,21 +145,24 @@ class DocumentSet:
         known = previous._prints if previous is not None else {}
         fallback = newest_date(catalog)
         self._prints: dict[tuple[str, str], PagePrints] = {}
+        missing: list[tuple[FeedPage, list[str]]] = []  # page 1 of a feed, formats to render
         for key, feed in catalog.feeds.items():
             prints = PagePrints(feed, catalog.config, fallback)
             last = known.get(key)
             if last is not None and last.same_pages(prints):
                 prints.share_with(last)  # the same pages: what it computed holds here too
             self._prints[key] = prints
-            page = None
+            formats = []
             for fmt in FORMATS:
                 doc_key = (fmt, feed.kind, feed.name, 1)
                 old = carried.get(doc_key)
                 if old is not None and old[0] == prints.get(1):
                     self._documents[doc_key] = old
-                elif eager:  # (one page object: its items expand once for all formats)
-                    page = page or self._page(feed, 1)
-                    self._documents[doc_key] = (prints.get(1), self._render(page, fmt))
+                elif eager:
+                    formats.append(fmt)
+            if formats:  # (one page object: its items expand once for all formats)
+                missing.append((self._page(feed, 1), formats))
+        self._render_first_pages(missing, beside=beside)
         # Later pages were rendered on request; keep those whose fingerprint still holds.
         for doc_key, old in carried.items():
             fmt, kind, name, number = doc_key
@@ -167,6 +175,31 @@ class DocumentSet:
             ):
                 self._documents[doc_key] = old
 
+    def _render_first_pages(
+        self, missing: list[tuple[FeedPage, list[str]]], *, beside: bool
+    ) -> None:
+        """Render page 1 of these feeds; with `beside`, every other feed in a forked child
+        while this process renders the rest (a cold start's first render, on two cores)."""
+        child = None
+        if beside and sum(len(formats) for _, formats in missing) >= MIN_RENDERS_BESIDE:
+            theirs = missing[1::2]
+            child = Forked(lambda: pickle.dumps(_rendered(theirs), pickle.HIGHEST_PROTOCOL))
+            if child.pid:  # (no fork here: this process renders everything)
+                missing = missing[::2]
+        for key, document in _rendered(missing):
+            self._keep(key, document)
+        if child is not None and child.pid:
+            payload = child.result()
+            found = pickle.loads(payload) if payload is not None else _rendered(theirs)
+            for key, document in found:  # (if the child failed, its share was rendered here)
+                self._keep(key, document)
+
+    def _keep(self, key: PageKey, document: Document) -> None:
+        _, kind, name, number = key
+        self.renders += 1
+        self.rendered_feeds.add((kind, name))
+        self._documents[key] = (self._prints[(kind, name)].get(number), document)
+
     def _page(self, feed: Feed, number: int) -> FeedPage:
         return FeedPage(feed, number, self.catalog.config, newest_date(self.catalog))
 
@@ -174,9 +207,7 @@ class DocumentSet:
         feed = page.feed
         self.renders += 1
         self.rendered_feeds.add((feed.kind, feed.name))
-        return timed(
-            lambda: make_document(render(page, fmt), CONTENT_TYPES[fmt], page.last_modified)
-        )
+        return _make(page, fmt)
 
     def rendered_documents(self) -> dict[PageKey, tuple[str, Document]]:
         """What the render cache keeps: every document this set holds, with its fingerprint."""
@@ -209,3 +240,15 @@ class DocumentSet:
                 if found is None:
                     found = self._extras[key] = build()
         return found
+
+
+def _make(page: FeedPage, fmt: str) -> Document:
+    return timed(lambda: make_document(render(page, fmt), CONTENT_TYPES[fmt], page.last_modified))
+
+
+def _rendered(pages: list[tuple[FeedPage, list[str]]]) -> list[tuple[PageKey, Document]]:
+    return [
+        ((fmt, page.feed.kind, page.feed.name, page.number), _make(page, fmt))
+        for page, formats in pages
+        for fmt in formats
+    ]

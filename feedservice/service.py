@@ -138,10 +138,12 @@ class Service:
         cache = self.render_cache
         if previous is None:  # the placeholder before the first load: render on demand only
             return DocumentSet(catalog, eager=False)
+        # `serve`'s first load: a forked child renders half of what the render cache lacks.
+        beside = previous.generation == 0 and self.store.use_children
         if cache is None or len(self.store) < MIN_CACHED_RENDERS:
-            return DocumentSet(catalog, previous.documents)
+            return DocumentSet(catalog, previous.documents, beside=beside)
         if previous.generation == 0:
-            documents = DocumentSet(catalog, None, cache.load())
+            documents = DocumentSet(catalog, None, cache.load(), beside=beside)
             if documents.renders:
                 cache.save(documents.rendered_documents())
             return documents

@@ -3,12 +3,16 @@ contained that article are rendered again; every other document is carried over.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from conftest import article_fields, bump_mtime, write_config, write_seed
 
-from feedservice.feeds import FORMATS
+from feedservice import documents
+from feedservice.catalog import SeedStore
+from feedservice.documents import Document, DocumentSet
+from feedservice.feeds import FORMATS, FeedPage
 from feedservice.service import Service
 
 TOPICS = {0: ["AI"], 1: ["Robotics"], 2: ["Vision"], 3: ["AI", "Vision"], 4: ["Robotics"]}
@@ -142,3 +146,72 @@ def test_a_later_page_survives_an_edit_on_page_one_but_not_a_shift(tmp_path: Pat
     snapshot = service.reload()
     shifted = snapshot.documents.get("rss", "topics", "ai", 3)
     assert shifted is not None and shifted.body != old_last.body
+
+
+# --- the first render on two cores (serve's first load) --------------------------------------
+
+
+@pytest.fixture
+def many_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
+    """Ten topic feeds and one configured feed: 33 page-1 documents."""
+    monkeypatch.setenv("FEEDSERVICE_CACHE_DIR", "off")
+    seeds = tmp_path / "seeds"
+    for n in range(30):
+        write_seed(seeds, f"{n}.md", **article_fields(n, topics=[f"Topic {n % 10}"]))
+    config = write_config(
+        tmp_path / "feeds.yaml",
+        feeds=[{"name": "all", "title": "All", "description": "All", "topics": "*"}],
+    )
+    return Service(seeds, config)
+
+
+def _rendered_here(monkeypatch: pytest.MonkeyPatch, *, child_fails: bool = False) -> list[int]:
+    """Record each render done by this process; optionally make a forked child's fail."""
+    parent = os.getpid()
+    here: list[int] = []
+    make = documents._make
+
+    def recorded(page: FeedPage, fmt: str) -> Document:
+        if os.getpid() == parent:
+            here.append(1)
+        elif child_fails:
+            raise RuntimeError("a child that fails")
+        return make(page, fmt)
+
+    monkeypatch.setattr(documents, "_make", recorded)
+    return here
+
+
+@pytest.mark.parametrize("child_fails", [False, True])
+def test_a_first_render_beside_a_child_equals_one_done_here(
+    many_feeds: Service, monkeypatch: pytest.MonkeyPatch, child_fails: bool
+) -> None:
+    catalog = many_feeds.snapshot.catalog
+    alone = DocumentSet(catalog)
+    here = _rendered_here(monkeypatch, child_fails=child_fails)
+    beside = DocumentSet(catalog, beside=True)
+    total = len(catalog.feeds) * len(FORMATS)
+    assert total >= documents.MIN_RENDERS_BESIDE
+    assert beside.renders == alone.renders == total
+    assert beside.rendered_feeds == alone.rendered_feeds
+    assert beside.rendered_documents() == alone.rendered_documents()  # bytes, ETags, prints
+    # About half were rendered in the child, unless it failed: then all of them here.
+    assert len(here) == total if child_fails else 0 < len(here) < total
+
+
+def test_serves_first_load_renders_beside_a_child_and_later_reloads_do_not(
+    many_feeds: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = _rendered_here(monkeypatch)
+    store = SeedStore(many_feeds.seeds_dir)
+    store.use_children = True  # as `serve`'s parent sets it
+    served = Service(many_feeds.seeds_dir, many_feeds.config_path, store=store)
+    assert 0 < len(here) < served.snapshot.documents.renders
+    assert served.snapshot.documents.rendered_documents() == (
+        many_feeds.snapshot.documents.rendered_documents()
+    )
+    here.clear()
+    many_feeds.store.use_children = True
+    _edit(many_feeds, 3, title="Changed")
+    many_feeds.reload()  # a later reload renders the few changed pages here
+    assert len(here) == many_feeds.snapshot.documents.renders > 0
