@@ -299,9 +299,11 @@ class SeedStore:
         self._carried: set[str] = set()  # files served from their last good version
         self._scan_problems: list[Problem] = []
         # `serve`'s parent turns this on: a fresh load may then use short-lived children
-        # (a scan beside the parse cache load; a cold load's cache write).
+        # (a scan beside the parse cache load; the first render on two cores, see Service;
+        # a cold load's cache write, once the first snapshot is built).
         self.use_children = False
         self.cold_save: parsecache.SaveInChild | None = None  # the cold load's save, in a child
+        self._cold_save_due = False  # a cold load's save waits for start_cold_save()
         self._share = parsecache.Interner()
         self._saved_once = False
         self._save_guard = threading.Lock()
@@ -481,8 +483,8 @@ class SeedStore:
         assert self.cache is not None
         if cold and not self._saved_once:
             self._saved_once = True
-            if self.use_children:  # `serve`: write it on another core while the server starts
-                self.cold_save = parsecache.SaveInChild(self.cache, self.root, self._contents())
+            if self.use_children:  # `serve`: written by a child once the snapshot is built
+                self._cold_save_due = True
             else:
                 self.cache.save(self.root, self._contents())
             return
@@ -510,8 +512,17 @@ class SeedStore:
             if self.cache is not None:
                 self.cache.save(self.root, pending)
 
+    def start_cold_save(self) -> None:
+        """With `use_children`, a cold load's parse cache is written only when this is
+        called (`Service` calls it once the first snapshot is built), by a forked child
+        on another core: the catalog and the first render need every core until then."""
+        if self._cold_save_due and self.cache is not None:
+            self._cold_save_due = False
+            self.cold_save = parsecache.SaveInChild(self.cache, self.root, self._contents())
+
     def flush_cache(self) -> None:
-        """Wait for a background save (tests, and a clean shutdown)."""
+        """Save what is due and wait for background saves (tests, and a clean shutdown)."""
+        self.start_cold_save()
         saver = self._saver
         if saver is not None:
             saver.join()

@@ -66,6 +66,7 @@ class Service:
         self._config = self._read_config()  # raises ConfigError: a bad start config is fatal
         self.snapshot: Snapshot = self._build(self._config, None, ReloadStats(), None, 0)
         self.reload()
+        self.store.start_cold_save()  # (only `serve` defers it: see SeedStore.use_children)
 
     @property
     def reload_interval(self) -> int:

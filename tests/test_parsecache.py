@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import article_fields, bump_mtime, seed_text, write_seed
@@ -274,8 +275,8 @@ def test_stored_articles_round_trip_every_field_through_the_cache(
 def test_serve_writes_a_cold_loads_cache_in_a_child(
     seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`serve`'s parent parses across processes itself, and a child writes the cache
-    meanwhile; once it is done, a restart is warm and equals a plain serial parse,
+    """`serve`'s parent parses across processes itself; once its first snapshot is built,
+    a child writes the cache. Then a restart is warm and equals a plain serial parse,
     bad files included."""
     _corpus(seeds, 40)
     monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
@@ -293,7 +294,9 @@ def test_serve_writes_a_cold_loads_cache_in_a_child(
     store.use_children = True
     stats = store.refresh()
     assert (stats.parsed, stats.cached) == (41, 0)
-    assert store.cold_save is not None
+    assert store.cold_save is None and not savers.exists()  # not before the snapshot is built
+    store.start_cold_save()
+    assert store.cold_save is not None and store.cold_save.pid
     store.flush_cache()
     assert int(savers.read_text()) != os.getpid()  # written by the child
     serial = SeedStore(seeds, workers=1, cache=None)
@@ -503,3 +506,20 @@ def test_pool_chunks_cover_every_file_and_shrink_towards_the_end(total: int, wor
     if total >= catalog.MAX_CHUNK * workers * 4:
         assert sizes[0] == catalog.MAX_CHUNK and max(sizes[-workers:]) <= catalog.MIN_CHUNK
 
+
+def test_serve_stopped_right_after_a_cold_start_leaves_a_complete_cache(
+    live_server_factory: Any, seeds: Path, config_file: Path, tmp_path: Path
+) -> None:
+    """The cold load's cache is written by a child after the first snapshot; a stop right
+    after the server answers waits for it, so the next start finds every file cached."""
+    count = parsecache.MIN_CACHED_FILES + 20
+    for n in range(count):
+        write_seed(seeds, f"{n:04d}.md", **article_fields(n))
+    cache_dir = tmp_path / "cache"
+    env = {parsecache.ENV_CACHE_DIR: str(cache_dir)}
+    server = live_server_factory(seeds, config_file, workers=2, env=env, wait_articles=count)
+    server.stop()
+    assert server.process.returncode == 0
+    (path,) = cache_dir.glob("seeds-*.cache")
+    saved = ParseCache(path).load(seeds)
+    assert saved is not None and len(saved.relatives) == count
