@@ -76,12 +76,30 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, byte
         return error.code, error.headers, error.read()
 
 
-def require(tool: str, install: str) -> str:
-    found = shutil.which(tool) or (
+REFERENCE_PACKAGES = ("nginx", "wrk")  # Debian packages: the reference server and the load
+
+
+def _find(tool: str) -> str | None:
+    return shutil.which(tool) or (
         f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}") else None
     )
+
+
+def require(tool: str) -> str:
+    """The path of `tool`; on a machine without it, the suite installs the reference
+    packages itself (Debian's apt-get, as root), or says how to."""
+    found = _find(tool)
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        log(f"{tool} is missing: installing {' '.join(REFERENCE_PACKAGES)} with apt-get")
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *REFERENCE_PACKAGES]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(install, env=env, stdout=subprocess.DEVNULL)
+        found = _find(tool)
     if found is None:
-        sys.exit(f"{tool} is needed for the reference measurements; install it with: {install}")
+        packages = " ".join(REFERENCE_PACKAGES)
+        sys.exit(f"{tool} is needed for the reference measurements: apt-get install {packages}")
     return found
 
 
@@ -263,8 +281,8 @@ def inproc(*args: str) -> dict[str, Any]:
 
 def serving(corpus: Path, work: Path, seconds: int, rounds: int) -> dict[str, Any]:
     """P1: the same wrk command against nginx (static build) and against us."""
-    nginx_bin = require("nginx", "apt-get install nginx")
-    wrk_bin = require("wrk", "apt-get install wrk")
+    nginx_bin = require("nginx")
+    wrk_bin = require("wrk")
     site = work / "site"
     port = free_port()  # the build's self links must name the server that is measured
     env = {
