@@ -365,15 +365,13 @@ def refuse_yaml_bombs(text: str, source: str) -> None:
                         event.start_mark.line + 2,
                     )
     except yaml.YAMLError as error:
-        if "maximum nesting depth" in str(getattr(error, "problem", "")):
+        found = _yaml_error(error, source, text)
+        if "maximum nesting depth" in found.message:
             # libyaml 0.2.6 (PyYAML 6.0.4) stops at 1,000 levels itself, in its scanner,
             # which reads a flow collection ahead of the events counted above.
-            mark = getattr(error, "problem_mark", None)
-            line = mark.line + 2 if mark is not None else None
-            raise SeedError(
-                source, "(yaml)", f"nested more than {MAX_YAML_DEPTH} levels deep", line
-            ) from None
-        raise _yaml_error(error, source, text) from None
+            message = f"nested more than {MAX_YAML_DEPTH} levels deep"
+            found = SeedError(source, "(yaml)", message, found.line)
+        raise found from None
 
 
 def _suspicious(text: str) -> bool:
