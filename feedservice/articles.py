@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -134,7 +133,10 @@ class Article:
     original_url: str | None = None
     amp_url: str | None = None
     cdn_amp_url: str | None = None
-    revision: str = ""  # digest of the cleaned content; changes whenever output would
+    # A digest of the seed's front matter: equal revisions mean equal output, and any
+    # edit that can change the output changes it (so can one that cannot, such as a
+    # comment: that only costs a render). Never published: it covers `secured` too.
+    revision: str = ""
     modified: datetime | None = None  # the seed file's mtime: feeds' Last-Modified, not content
 
     @property
@@ -195,14 +197,9 @@ def article_from_front_matter(front: FrontMatter, source: str) -> ParsedSeed:
         original_url=original_url,
         amp_url=_optional_url(data, "ampWebUrl", fail, warn),
         cdn_amp_url=_optional_url(data, "cdnAmpWebUrl", fail, warn),
+        revision=front.digest,
     )
-    return ParsedSeed(_with_revision(article), tuple(warnings))
-
-
-# Every published value, in field order: what the revision digest covers.
-_published_values = operator.attrgetter(
-    *(name for name in Article.__slots__ if name not in {"revision", "source", "modified"})
-)
+    return ParsedSeed(article, tuple(warnings))
 
 
 def _redact(message: str, secret: Any) -> str:
@@ -213,14 +210,6 @@ def _redact(message: str, secret: Any) -> str:
     if len(text) < 4:  # too short to be a secret, and too common to cut out
         return message
     return message.replace(text, "[redacted]")
-
-
-def _with_revision(article: Article) -> Article:
-    """Stamp a digest of every published value, so caches can tell real changes."""
-    fields = "\x1f".join(map(repr, _published_values(article)))
-    digest = hashlib.blake2b(fields.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-    object.__setattr__(article, "revision", digest)
-    return article
 
 
 # --- text ----------------------------------------------------------------------------------

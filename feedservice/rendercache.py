@@ -4,8 +4,10 @@ Rendering page 1 of every feed in every format is most of what a warm restart
 would otherwise cost. Each document is stored with the fingerprint of the page
 it renders (documents.PagePrints: every item revision and every setting
 that appears in the output), and is reused only when the new snapshot's page
-has the same fingerprint. The version key covers the renderers' source and the
-libraries that write the bytes, so new code never serves old output.
+has the same fingerprint. The version key covers the renderers' source, the
+libraries that write the bytes and the parse cache's version key (an item's
+revision digests its seed's bytes, so the parsing code is an input too): new
+code never serves old output.
 
 Same file rules as the parse cache (parsecache.write_parts/read_parts): next to
 it in the user's cache directory, mode 0600, refused unless ours, checksummed,
@@ -40,6 +42,7 @@ def _version_key() -> str:
     for source in [*sorted((here / "feeds").glob("*.py")), Path(documents.__file__)]:
         digest.update(source.read_bytes())
     versions = (
+        parsecache.VERSION_KEY,  # item revisions digest seed bytes: parsing code is an input too
         __version__,
         sys.version,
         getattr(feedgen, "__version__", ""),

@@ -163,6 +163,24 @@ def test_identity_is_the_canonical_link() -> None:
     assert first.revision != edited.revision  # content changed, identity did not
 
 
+def test_the_revision_digests_the_front_matter_bytes_only() -> None:
+    """Caches key on revisions: every edit of what is published must change it; the same
+    front matter (another path, another body, another file date) must not."""
+    text = seed_text(**article_fields(1))
+    revision = parse_seed(text.encode(), "a.md").article.revision
+    assert parse_seed(
+        (text + "A body is never published.\n").encode(), "b/c.md"
+    ).article.revision == (revision)
+    for edited in (
+        text.replace("Article number 1", "Article number one"),
+        text.replace("example.com/articles/1", "example.com/articles/01"),
+        text.replace("quality: 50", "quality: 51"),
+        text.replace("---\n", "---\n# a comment\n", 1),  # no output change: still a new revision
+    ):
+        assert edited != text
+        assert parse_seed(edited.encode(), "a.md").article.revision != revision
+
+
 def test_topics() -> None:
     article = parse(**article_fields(1, topics=["AI", "ai", "", "AI in Autos", 42])).article
     assert article.topics == ("AI", "AI in Autos", "42")

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
 from feedservice import articles, seeds, yamlsafe
-from feedservice.articles import Article, parse_seed
+from feedservice.articles import parse_seed
 from feedservice.catalog import load_seed_file
 from feedservice.seeds import MAX_FILE_BYTES, MAX_YAML_DEPTH, SeedError
 from feedservice.yamlsafe import SafeLoader
@@ -772,19 +772,6 @@ def ref_canonical_identity(link: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
-def ref_with_revision(article: Article) -> Article:
-    fields = [
-        repr(getattr(article, name))
-        for name in Article.__slots__
-        if name not in {"revision", "source", "modified"}
-    ]
-    digest = hashlib.blake2b(
-        "\x1f".join(fields).encode("utf-8", "surrogatepass"), digest_size=12
-    ).hexdigest()
-    object.__setattr__(article, "revision", digest)
-    return article
-
-
 REFERENCE: list[tuple[Any, str, Any]] = [
     (yamlsafe, "load", standard_load),
     (seeds, "_suspicious", ref_suspicious),
@@ -795,7 +782,6 @@ REFERENCE: list[tuple[Any, str, Any]] = [
     (articles, "clean_text", ref_clean_text),
     (articles, "plain_text", ref_plain_text),
     (articles, "slugify", ref_slugify),
-    (articles, "_with_revision", ref_with_revision),
 ]
 
 

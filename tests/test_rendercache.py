@@ -78,3 +78,11 @@ def test_a_foreign_damaged_or_outdated_render_cache_is_ignored(
     os.chmod(cache_file, 0o600)
     monkeypatch.setattr(rendercache, "VERSION_KEY", "other renderers")
     assert Service(seeds, config_file).snapshot.documents.renders > 0
+
+
+def test_new_parsing_code_never_serves_old_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item's revision digests its seed's bytes, so unchanged seeds keep their page
+    fingerprints under new parsing code: the render cache's key must change with it."""
+    before = rendercache._version_key()
+    monkeypatch.setattr(parsecache, "VERSION_KEY", "a different parser")
+    assert rendercache._version_key() != before
