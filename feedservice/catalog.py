@@ -252,12 +252,20 @@ def load_seed_file(root: str, relative: str) -> tuple[Article | None, tuple[Prob
     return parsed.article, parsed.warnings
 
 
-def parse_stored(root: str, relative: str, stamp: FileStamp) -> parsecache.Result:
-    """`load_seed_file`, in the stored form, dated by the file's mtime."""
-    article, problems = load_seed_file(root, relative)
-    if article is None:
-        return None, problems
-    return compact.store(article, _mtime(stamp)), problems
+def parse_stored(root: str, work: list[tuple[str, FileStamp]]) -> list[parsecache.Result]:
+    """`load_seed_file` for each file, in the stored form, dated by the file's mtime.
+    Parsing files together lets their articles be packed together (compact.store_all)."""
+    loaded = [load_seed_file(root, relative) for relative, _ in work]
+    stored = iter(
+        compact.store_all(
+            [
+                (article, _mtime(stamp))
+                for (article, _), (_, stamp) in zip(loaded, work, strict=True)
+                if article is not None
+            ]
+        )
+    )
+    return [(None if article is None else next(stored), problems) for article, problems in loaded]
 
 
 def _mtime(stamp: FileStamp) -> float:
@@ -267,7 +275,7 @@ def _mtime(stamp: FileStamp) -> float:
 def _parse_chunk(root: str, work: list[tuple[str, FileStamp]]) -> bytes:
     """A pool worker's share: parse results, pickled in one go (cheap IPC)."""
     with parsecache.paused_gc():
-        return parsecache.dumps([parse_stored(root, relative, stamp) for relative, stamp in work])
+        return parsecache.dumps(parse_stored(root, work))
 
 
 _DEFAULT = object()
@@ -444,10 +452,15 @@ class SeedStore:
                 log.warning("parallel parse unavailable (%s); parsing in one process", error)
         share = self._share
         results: list[parsecache.Result] = []
-        for relative, stamp in work:
-            article, problems = parse_stored(root, relative, stamp)
-            results.append((share(article, relative) if article is not None else None, problems))
-            self._advance(1)
+        for start in range(0, len(work), compact.PACK_GROUP):
+            batch = work[start : start + compact.PACK_GROUP]
+            for (relative, _), (article, problems) in zip(
+                batch, parse_stored(root, batch), strict=True
+            ):
+                results.append(
+                    (share(article, relative) if article is not None else None, problems)
+                )
+            self._advance(len(batch))
         return results
 
     def _parse_across_processes(

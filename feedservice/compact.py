@@ -5,10 +5,16 @@ per-article cost decides how far one process scales. A `StoredArticle` keeps as
 plain fields only what indexing, sorting, de-duplication and caching read for
 every article (identity, publish date, topics, quality, revision, source, mtime)
 and the provider as a shared plain tuple; everything only a rendered page needs
-(link, title, excerpt, images, related, the AMP links) is one compressed,
-marshalled blob, expanded back into the full `Article` when a page is rendered.
-Expansion is exact: `expand()` returns an Article equal to the one that was
-packed. Drafts are never rendered, so they keep no blob.
+(link, title, excerpt, images, related, the AMP links) is a marshalled record,
+expanded back into the full `Article` when a page is rendered. Expansion is
+exact: `expand()` returns an Article equal to the one that was packed. Drafts
+are never rendered, so they keep no record.
+
+The records of up to PACK_GROUP articles stored together (`store_all`) are
+compressed together, into one blob that each of them refers to: zlib's cost is
+mostly per call (~12 of the ~17 µs one record takes), and similar records share
+their words (~240 B each in a group of 8, against ~380 B alone). The price is in
+rendering: expanding one article decompresses its group (~15 µs against ~6).
 
 A StoredArticle is a tuple: immutable, cheap to build from the parse cache and
 compared in C.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import marshal
 import zlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -39,12 +46,14 @@ _COLD_FIELDS = frozenset(
         "provider",
     }
 )
+PACK_GROUP = 8  # published articles whose records are compressed together
 _SAME = 0  # a link equal to the identity (or original_url equal to the link) is not stored twice
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 ImageFields = tuple[str, int | None, int | None, str | None]
 ProviderFields = tuple[str, str | None, ImageFields | None]
+ColdRecord = tuple[Any, ...]
 
 
 class StoredArticle(NamedTuple):
@@ -59,7 +68,8 @@ class StoredArticle(NamedTuple):
     revision: str
     modified: float | None  # the seed file's mtime, POSIX seconds (a float is half a datetime)
     provider_fields: ProviderFields | None  # plain (shared) tuple: cheap to load and keep
-    packed: bytes  # the cold fields, see pack_cold
+    packed: bytes  # the cold fields of this article's pack group, see store_all
+    slot: int = 0  # this article's record in the group
 
     @property
     def sort_key(self) -> tuple[float, str]:
@@ -72,7 +82,7 @@ class StoredArticle(NamedTuple):
         if not self.packed:
             raise LookupError(f"{self.source}: a draft's content is not kept in memory")
         link, title, excerpt, category, kind, heat, images, related, original, amp, cdn = (
-            marshal.loads(zlib.decompress(self.packed))
+            marshal.loads(zlib.decompress(self.packed))[self.slot]
         )
         link = self.identity if link == _SAME else link
         return Article(
@@ -105,29 +115,65 @@ class StoredArticle(NamedTuple):
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
 
+_new_tuple = tuple.__new__  # a StoredArticle from a list of its fields, built in C
+_PROVIDER, _PACKED, _SLOT = (
+    StoredArticle._fields.index(name) for name in ("provider_fields", "packed", "slot")
+)
+
+
 def store(article: Article, modified: float | None = None) -> StoredArticle:
-    """Pack an Article into its stored form; `modified` is the seed file's mtime."""
-    if modified is None and article.modified is not None:
-        modified = article.modified.timestamp()
-    return StoredArticle(
-        article.identity,
-        article.published,
-        article.source,
-        article.is_draft,
-        article.topics,
-        article.quality,
-        article.revision,
-        modified,
-        None if article.is_draft else _provider_fields(article.provider),
-        b"" if article.is_draft else pack_cold(article),
-    )
+    """Pack one Article into its stored form; `modified` is the seed file's mtime."""
+    return store_all([(article, modified)])[0]
 
 
-def pack_cold(article: Article) -> bytes:
-    """The fields only rendering reads: marshalled (plain types only) and compressed."""
+def store_all(items: Iterable[tuple[Article, float | None]]) -> list[StoredArticle]:
+    """The stored forms of many articles (each with its seed file's mtime), in order;
+    each run of PACK_GROUP published ones shares one compressed blob (module docstring)."""
+    rows: list[list[Any]] = []
+    records: list[ColdRecord] = []
+    members: list[list[Any]] = []
+    for article, modified in items:
+        if modified is None and article.modified is not None:
+            modified = article.modified.timestamp()
+        row = [
+            article.identity,
+            article.published,
+            article.source,
+            article.is_draft,
+            article.topics,
+            article.quality,
+            article.revision,
+            modified,
+            None,
+            b"",
+            0,
+        ]
+        if not article.is_draft:
+            row[_PROVIDER] = _provider_fields(article.provider)
+            row[_SLOT] = len(records)
+            records.append(cold_record(article))
+            members.append(row)
+            if len(records) == PACK_GROUP:
+                _pack(records, members)
+        rows.append(row)
+    if records:
+        _pack(records, members)
+    return [_new_tuple(StoredArticle, row) for row in rows]
+
+
+def _pack(records: list[ColdRecord], members: list[list[Any]]) -> None:
+    packed = zlib.compress(marshal.dumps(records), 1)
+    for row in members:
+        row[_PACKED] = packed
+    records.clear()
+    members.clear()
+
+
+def cold_record(article: Article) -> ColdRecord:
+    """The fields only rendering reads, as plain (marshallable) values."""
     link = _SAME if article.link == article.identity else article.link
     original = _SAME if article.original_url == article.link else article.original_url
-    cold = (
+    return (
         link,
         article.title,
         article.excerpt,
@@ -140,7 +186,6 @@ def pack_cold(article: Article) -> bytes:
         article.amp_url,
         article.cdn_amp_url,
     )
-    return zlib.compress(marshal.dumps(cold), 1)
 
 
 def _provider_fields(provider: Provider | None) -> ProviderFields | None:

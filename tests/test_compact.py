@@ -3,7 +3,9 @@ exactly the Article the parser produced, for every real file and every field."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+from datetime import UTC, datetime
 from pathlib import Path
 
 from conftest import SAMPLE_SEEDS, article_fields, realworld_and_samples, write_seed
@@ -29,6 +31,31 @@ def test_every_real_article_expands_to_what_was_parsed(tmp_path: Path) -> None:
         assert pickle.loads(pickle.dumps(stored)).expand() == article
         checked += 1
     assert checked >= len(list(SAMPLE_SEEDS.iterdir()))
+
+
+def test_articles_stored_together_share_packed_groups_and_expand_exactly(tmp_path: Path) -> None:
+    seeds = realworld_and_samples(tmp_path)
+    stamps, _ = scan(seeds)
+    loaded = [load_seed_file(str(seeds), relative)[0] for relative in sorted(stamps)]
+    parsed = [article for article in loaded if article is not None]
+    assert sum(not article.is_draft for article in parsed) > 2 * compact.PACK_GROUP
+    stored = compact.store_all([(article, 1.5) for article in parsed])
+    file_date = datetime.fromtimestamp(1.5, UTC)
+    published = [s for s in stored if not s.is_draft]
+    for start in range(0, len(published), compact.PACK_GROUP):
+        group = published[start : start + compact.PACK_GROUP]
+        assert len({id(s.packed) for s in group}) == 1  # one blob, kept once
+        assert [s.slot for s in group] == list(range(len(group)))
+    assert len({id(s.packed) for s in published}) == -(-len(published) // compact.PACK_GROUP)
+    for article, kept in zip(parsed, stored, strict=True):
+        if article.is_draft:
+            assert not kept.packed and kept.provider_fields is None
+            continue
+        assert kept.expand() == dataclasses.replace(article, modified=file_date)
+    # Pickling (the pool's results, the parse cache) keeps one blob per group.
+    again = pickle.loads(pickle.dumps(stored))
+    assert again == stored
+    assert len({id(s.packed) for s in again if s.packed}) == len({id(s.packed) for s in published})
 
 
 def test_cold_fields_read_one_at_a_time_and_links_are_not_stored_twice(seeds: Path) -> None:
