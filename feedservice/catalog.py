@@ -33,7 +33,7 @@ from feedservice.seeds import (
     ScanInChild,
     SeedError,
     display_path,
-    read_seed,
+    read_seed_stamped,
     scan,
     stamp_mtime_ns,
 )
@@ -245,34 +245,49 @@ class ReloadStats:
 
 def load_seed_file(root: str, relative: str) -> tuple[Article | None, tuple[Problem, ...]]:
     """Read and parse one seed file; never raises for bad content. Picklable for workers."""
+    _, article, problems = _load_stamped(root, relative)
+    return article, problems
+
+
+def _load_stamped(
+    root: str, relative: str
+) -> tuple[FileStamp | None, Article | None, tuple[Problem, ...]]:
+    """`load_seed_file`, with the stamp of the bytes read (None if none could be)."""
     try:
-        parsed = parse_seed(read_seed(root, relative), display_path(relative))
+        data, stamp = read_seed_stamped(root, relative)
     except SeedError as error:
-        return None, (Problem.from_error(error),)
-    return parsed.article, parsed.warnings
+        return None, None, (Problem.from_error(error),)
+    try:
+        parsed = parse_seed(data, display_path(relative))
+    except SeedError as error:
+        return stamp, None, (Problem.from_error(error),)
+    return stamp, parsed.article, parsed.warnings
 
 
-def parse_stored(root: str, work: list[tuple[str, FileStamp]]) -> list[parsecache.Result]:
+# A parse result with the stamp of the file it was read from (None: it could not be read).
+Parsed = tuple[FileStamp | None, parsecache.Result]
+
+
+def parse_stored(root: str, relatives: list[str]) -> list[Parsed]:
     """`load_seed_file` for each file, in the stored form, dated by the file's mtime.
     Parsing files together lets their articles be packed together (compact.store_all)."""
-    loaded = [load_seed_file(root, relative) for relative, _ in work]
+    loaded = [_load_stamped(root, relative) for relative in relatives]
     stored = iter(
         compact.store_all(
-            [
-                (article, _mtime(stamp))
-                for (article, _), (_, stamp) in zip(loaded, work, strict=True)
-                if article is not None
-            ]
+            [(article, _mtime(stamp)) for stamp, article, _ in loaded if article is not None]  # type: ignore[arg-type]
         )
     )
-    return [(None if article is None else next(stored), problems) for article, problems in loaded]
+    return [
+        (stamp, (None if article is None else next(stored), problems))
+        for stamp, article, problems in loaded
+    ]
 
 
 def _mtime(stamp: FileStamp) -> float:
     return stamp_mtime_ns(stamp) / 1e9
 
 
-def _parse_chunk(root: str, work: list[tuple[str, FileStamp]]) -> bytes:
+def _parse_chunk(root: str, work: list[str]) -> bytes:
     """A pool worker's share: parse results, pickled in one go (cheap IPC)."""
     with parsecache.paused_gc():
         return parsecache.dumps(parse_stored(root, work))
@@ -374,6 +389,9 @@ class SeedStore:
         """A fresh store's scan and what the parse cache holds; side by side (the scan in
         a child) when that pays off."""
         if not self._scan_beside_load():
+            if self._nothing_saved():  # every file will be read: take stamps from the reads
+                stamps, errors = scan(self.root, stat_files=False)
+                return stamps, errors, None
             stamps, errors = scan(self.root)
             return stamps, errors, self._saved_contents(stamps)
         assert self.cache is not None  # (_scan_beside_load checked)
@@ -394,6 +412,10 @@ class SeedStore:
             return self.cache.path.stat().st_size >= SCAN_BESIDE_LOAD_BYTES
         except OSError:
             return False
+
+    def _nothing_saved(self) -> bool:
+        """No parse cache file to compare stamps with: a cold load."""
+        return self.cache is None or not self.cache.path.exists()
 
     def _cache_applies(self, stamps: dict[str, FileStamp]) -> bool:
         """A directory this small (or no cache at all) is parsed afresh."""
@@ -428,20 +450,27 @@ class SeedStore:
         """Parse results for `todo`: from the parse cache where the stamp matches."""
         entries = saved.entries() if saved is not None else {}
         results: list[parsecache.Result | None] = []
-        missing: list[tuple[str, FileStamp]] = []
+        missing: list[str] = []
         for relative in todo:
             entry = entries.get(relative)
-            stamp = stamps[relative]
-            if entry is not None and entry[0] == stamp:
+            if entry is not None and entry[0] == stamps[relative]:
                 results.append(entry[1])
             else:
                 results.append(None)
-                missing.append((relative, stamp))
+                missing.append(relative)
         parsed = iter(self._parse_all(missing))
-        cached = len(todo) - len(missing)
-        return [item if item is not None else next(parsed) for item in results], cached
+        found: list[parsecache.Result] = []
+        for relative, result in zip(todo, results, strict=True):
+            if result is None:
+                stamp, result = next(parsed)
+                if stamp is not None:
+                    # The stamp of what was read (an UNSTAMPED file's first): if the file
+                    # changed after the scan, the next reload neither misses nor re-reads it.
+                    stamps[relative] = stamp
+            found.append(result)
+        return found, len(todo) - len(missing)
 
-    def _parse_all(self, work: list[tuple[str, FileStamp]]) -> list[parsecache.Result]:
+    def _parse_all(self, work: list[str]) -> list[Parsed]:
         """Parse results for `work`, in its order: across processes when there are many
         files, else here. Calls `self._advance(n)` as files are done (progress bars)."""
         root = str(self.root)
@@ -450,22 +479,20 @@ class SeedStore:
                 return self._parse_across_processes(root, work)
             except Exception as error:  # no pool here (daemonic worker, no /dev/shm, ...)
                 log.warning("parallel parse unavailable (%s); parsing in one process", error)
-        share = self._share
-        results: list[parsecache.Result] = []
+        results: list[Parsed] = []
         for start in range(0, len(work), compact.PACK_GROUP):
             batch = work[start : start + compact.PACK_GROUP]
-            for (relative, _), (article, problems) in zip(
-                batch, parse_stored(root, batch), strict=True
-            ):
-                results.append(
-                    (share(article, relative) if article is not None else None, problems)
-                )
+            results.extend(self._taken(batch, parse_stored(root, batch)))
             self._advance(len(batch))
         return results
 
-    def _parse_across_processes(
-        self, root: str, work: list[tuple[str, FileStamp]]
-    ) -> list[parsecache.Result]:
+    def _taken(self, relatives: list[str], parsed: list[Parsed]) -> Iterator[Parsed]:
+        """Parse results as this store keeps them: equal values shared (Interner)."""
+        share = self._share
+        for relative, (stamp, (article, problems)) in zip(relatives, parsed, strict=True):
+            yield stamp, (share(article, relative) if article is not None else None, problems)
+
+    def _parse_across_processes(self, root: str, work: list[str]) -> list[Parsed]:
         """Each chunk's results are taken in as soon as a pool worker finishes it, so
         unpickling overlaps the parse and the last result is ready right after it.
 
@@ -473,19 +500,13 @@ class SeedStore:
         no cycles, and with GC on, the growing heap's full collections cost this process
         ~1 s of CPU at 100k files, taken from the pool. (Not from before the first result:
         the pool's workers, forked when it starts, must not inherit a paused GC.)"""
-        share = self._share
-        results: list[parsecache.Result] = []
+        results: list[Parsed] = []
         collecting = gc.isenabled()
         try:
             for blob in _parse_in_processes(root, work, self.workers):
                 gc.disable()
                 chunk = pickle.loads(blob)
-                for (relative, _), (article, problems) in zip(
-                    work[len(results) : len(results) + len(chunk)], chunk, strict=True
-                ):
-                    results.append(
-                        (share(article, relative) if article is not None else None, problems)
-                    )
+                results.extend(self._taken(work[len(results) : len(results) + len(chunk)], chunk))
                 self._advance(len(chunk))
         finally:
             if collecting:
@@ -607,9 +628,7 @@ class SeedStore:
         return len(self._articles)
 
 
-def _parse_in_processes(
-    root: str, work: list[tuple[str, FileStamp]], workers: int
-) -> Iterator[bytes]:
+def _parse_in_processes(root: str, work: list[str], workers: int) -> Iterator[bytes]:
     """Parse across processes, yielding each chunk's pickled results in order as soon as
     it is done, so the caller's unpickling overlaps the parse. Raises if no process pool
     can be started here."""

@@ -73,6 +73,9 @@ _STAMP = struct.Struct("<qqQ")
 make_stamp = _STAMP.pack  # (size, mtime_ns, inode) -> FileStamp
 
 
+UNSTAMPED: FileStamp = b""  # a file listed but not yet stat'ed: equals no real stamp
+
+
 def stamp_mtime_ns(stamp: FileStamp) -> int:
     return _STAMP.unpack(stamp)[1]
 
@@ -107,8 +110,12 @@ def display_path(relative: str) -> str:
     return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
-def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
+def scan(root: Path, *, stat_files: bool = True) -> tuple[dict[str, FileStamp], list[SeedError]]:
     """Every seed file under `root` (recursively) with its stamp.
+
+    With `stat_files=False`, a regular file (known from the directory listing, so
+    without a system call) gets UNSTAMPED instead: for a load that reads every
+    file anyway and takes each stamp from the file it opened (`read_seed_stamped`).
 
     Symlinked directories are not entered; a symlinked file is read only if it
     resolves inside `root`, so a seed directory cannot expose other files.
@@ -149,6 +156,9 @@ def scan(root: Path) -> tuple[dict[str, FileStamp], list[SeedError]]:
                     if not name.endswith(SEED_SUFFIXES):
                         if entry.is_dir(follow_symlinks=False):
                             _enter(pending, entry.path, prefix + name, problems)
+                        continue
+                    if not stat_files and entry.is_file(follow_symlinks=False):
+                        stamps[prefix + name] = UNSTAMPED
                         continue
                     info = entry.stat(follow_symlinks=False)
                     mode = info.st_mode
@@ -229,6 +239,12 @@ def _symlink_target(
 
 def read_seed(root: str | os.PathLike[str], relative: str) -> bytes:
     """The file's bytes, at most MAX_FILE_BYTES; raise SeedError otherwise."""
+    return read_seed_stamped(root, relative)[0]
+
+
+def read_seed_stamped(root: str | os.PathLike[str], relative: str) -> tuple[bytes, FileStamp]:
+    """`read_seed`, and the stamp of the file it read (from the open file: it describes
+    these bytes, even if the path changed since the directory was scanned)."""
     shown = display_path(relative)
     path = os.path.join(root, relative)
     try:
@@ -249,7 +265,7 @@ def read_seed(root: str | os.PathLike[str], relative: str) -> bytes:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise SeedError(shown, "(file)", f"larger than the {MAX_FILE_BYTES}-byte cap")
-    return data
+    return data, make_stamp(info.st_size, info.st_mtime_ns, info.st_ino)
 
 
 def _read_capped(fd: int, size: int) -> bytes:

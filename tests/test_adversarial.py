@@ -375,8 +375,8 @@ def test_file_vanishing_between_listing_and_reading(
     doomed.write_bytes(seed_bytes({**goods[0].fields, "webUrl": "https://x.example/doomed"}))
     real_scan = catalog_module.scan
 
-    def scan_then_delete(directory: Any) -> Any:
-        listed = real_scan(directory)
+    def scan_then_delete(directory: Any, **options: Any) -> Any:
+        listed = real_scan(directory, **options)
         doomed.unlink(missing_ok=True)  # gone after listing, before reading
         return listed
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from conftest import article_fields, bump_mtime, write_seed
+from conftest import article_fields, bump_mtime, seed_text, write_seed
 
 from feedservice.catalog import CONFIGURED_KIND, TOPIC_KIND, SeedStore, build_catalog
 from feedservice.config import parse_config
+from feedservice.seeds import UNSTAMPED, scan
 
 
 def catalog_of(seeds: Path, **config: object):
@@ -116,10 +118,10 @@ def test_store_parses_only_changed_files(seeds: Path, monkeypatch) -> None:
     parsed: list[str] = []
     import feedservice.catalog as catalog_module
 
-    original = catalog_module.load_seed_file
+    original = catalog_module.read_seed_stamped  # every file the store reads
     monkeypatch.setattr(
         catalog_module,
-        "load_seed_file",
+        "read_seed_stamped",
         lambda root, rel: parsed.append(rel) or original(root, rel),
     )
     stats = store.refresh()
@@ -168,3 +170,63 @@ def test_same_input_same_catalog(seeds: Path) -> None:
     first, second = catalog_of(seeds), catalog_of(seeds)
     assert first.articles == second.articles
     assert list(first.feeds) == list(second.feeds)
+
+
+def test_a_listing_without_stat_finds_what_a_scan_finds(seeds: Path, tmp_path: Path) -> None:
+    """A cold load lists the directory without a stat per file; it must find the same
+    files, and still stat (and check) symlinks, whose targets may leave the directory."""
+    for n in range(3):
+        write_seed(seeds, f"{n}.md", **article_fields(n))
+    write_seed(seeds / "nested" / "deeper", "inner.txt", **article_fields(50))
+    (seeds / "folder.md").mkdir()  # a directory with a seed's name is entered, not read
+    write_seed(seeds / "folder.md", "x.md", **article_fields(51))
+    (seeds / "link.md").symlink_to(seeds / "0.md")
+    outside = tmp_path / "outside.md"
+    outside.write_text(seed_text(**article_fields(52)), encoding="utf-8")
+    (seeds / "escape.md").symlink_to(outside)
+    os.mkfifo(seeds / "pipe.md")
+    stamps, problems = scan(seeds)
+    listed, listed_problems = scan(seeds, stat_files=False)
+    assert list(listed) == list(stamps)
+    assert {relative for relative, stamp in listed.items() if stamp == UNSTAMPED} == {
+        "0.md",
+        "1.md",
+        "2.md",
+        "nested/deeper/inner.txt",
+        "folder.md/x.md",
+    }
+    assert listed["link.md"] == stamps["link.md"]  # stat'ed and checked, as always
+    assert [p.describe() for p in listed_problems] == [p.describe() for p in problems]
+    assert any("symlink points outside" in p.message for p in problems)
+
+
+def test_a_cold_load_stamps_each_file_as_it_read_it(seeds: Path, monkeypatch) -> None:
+    """Stamps come from the reads: the next reload reads nothing, even for a file that
+    changed between the listing and its read (its new content is what was parsed)."""
+    import feedservice.catalog as catalog_module
+
+    for n in range(4):
+        write_seed(seeds, f"{n}.md", **article_fields(n))
+    real_scan = catalog_module.scan
+
+    def scan_then_edit(directory: Path, **options: bool) -> object:
+        listed = real_scan(directory, **options)
+        write_seed(seeds, "1.md", **article_fields(1, title="Edited after the listing"))
+        bump_mtime(seeds / "1.md")
+        return listed
+
+    monkeypatch.setattr(catalog_module, "scan", scan_then_edit)
+    store = SeedStore(seeds, cache=None)
+    store.refresh()
+    monkeypatch.setattr(catalog_module, "scan", real_scan)
+    assert "Edited after the listing" in {article.title for article in store.articles()}
+    assert all(stamp != UNSTAMPED for stamp in store._stamps.values())
+    assert store._stamps == scan(seeds)[0]
+    read: list[str] = []
+    original = catalog_module.read_seed_stamped
+    monkeypatch.setattr(
+        catalog_module,
+        "read_seed_stamped",
+        lambda root, rel: read.append(rel) or original(root, rel),
+    )
+    assert not store.refresh().any_change and read == []
