@@ -14,7 +14,6 @@ import math
 import multiprocessing
 import operator
 import os
-import pickle
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -264,8 +263,7 @@ def _load_stamped(
     return stamp, parsed.article, parsed.warnings
 
 
-# A parse result with the stamp of the file it was read from (None: it could not be read).
-Parsed = tuple[FileStamp | None, parsecache.Result]
+Parsed = parsecache.ParsedFile
 
 
 def parse_stored(root: str, relatives: list[str]) -> list[Parsed]:
@@ -288,9 +286,9 @@ def _mtime(stamp: FileStamp) -> float:
 
 
 def _parse_chunk(root: str, work: list[str]) -> bytes:
-    """A pool worker's share: parse results, pickled in one go (cheap IPC)."""
+    """A pool worker's share: parse results, as columns (parsecache.results_to_bytes)."""
     with parsecache.paused_gc():
-        return parsecache.dumps(parse_stored(root, work))
+        return parsecache.results_to_bytes(parse_stored(root, work))
 
 
 _DEFAULT = object()
@@ -503,11 +501,10 @@ class SeedStore:
         results: list[Parsed] = []
         collecting = gc.isenabled()
         try:
-            for blob in _parse_in_processes(root, work, self.workers):
+            for blob, relatives in _parse_in_processes(root, work, self.workers):
                 gc.disable()
-                chunk = pickle.loads(blob)
-                results.extend(self._taken(work[len(results) : len(results) + len(chunk)], chunk))
-                self._advance(len(chunk))
+                results.extend(parsecache.results_from_bytes(blob, relatives, self._share))
+                self._advance(len(relatives))
         finally:
             if collecting:
                 gc.enable()
@@ -628,10 +625,12 @@ class SeedStore:
         return len(self._articles)
 
 
-def _parse_in_processes(root: str, work: list[str], workers: int) -> Iterator[bytes]:
-    """Parse across processes, yielding each chunk's pickled results in order as soon as
-    it is done, so the caller's unpickling overlaps the parse. Raises if no process pool
-    can be started here."""
+def _parse_in_processes(
+    root: str, work: list[str], workers: int
+) -> Iterator[tuple[bytes, list[str]]]:
+    """Parse across processes, yielding each chunk's results (as bytes) with its files, in
+    order, as soon as it is done, so the caller's loading overlaps the parse. Raises if no
+    process pool can be started here."""
     # fork is cheapest but unsafe once threads exist (scheduler, server threads).
     method = "fork" if threading.active_count() == 1 else "forkserver"
     chunks = []
@@ -641,7 +640,7 @@ def _parse_in_processes(root: str, work: list[str], workers: int) -> Iterator[by
         start += size
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(_parse_chunk, [root] * len(chunks), chunks)
+        yield from zip(pool.map(_parse_chunk, [root] * len(chunks), chunks), chunks, strict=True)
 
 
 def _chunk_sizes(total: int, workers: int) -> list[int]:

@@ -63,6 +63,8 @@ MIN_CACHED_FILES = 500  # smaller directories parse in well under a second: no f
 MAX_CACHE_BYTES = 2 << 30  # refuse absurd files rather than read them into memory
 
 Result = tuple[StoredArticle | None, tuple[Problem, ...]]
+# A parse result with the stamp of the file it was read from (None: it could not be read).
+ParsedFile = tuple[FileStamp | None, Result]
 
 
 # relative path → (stamp, article, problems) as the file now is, or None: it was removed.
@@ -122,6 +124,27 @@ class Interner:
         if fields[_SOURCE] == relative:
             fields[_SOURCE] = relative
         return _new_tuple(StoredArticle, fields)  # type: ignore[no-any-return]
+
+    def columns(self, columns: tuple[list[Any], ...], relatives: list[str]) -> None:
+        """The same sharing, in place, for articles as columns (see results_from_bytes):
+        one dict lookup per distinct value, no tuple rebuilt. `relatives` are the files
+        of the articles present, in column order."""
+        topics = self._topics
+        within: dict[int, Any] = {}  # id → shared value, for the objects of this batch
+        for position, known in ((_TOPICS_COLUMN, topics), (_PROVIDER_COLUMN, self._providers)):
+            within.clear()
+            column = columns[position]
+            for n, value in enumerate(column):
+                if value is not None:
+                    shared = within.get(id(value))
+                    if shared is None:
+                        shared = within[id(value)] = known.setdefault(value, value)
+                    column[n] = shared
+        sources = columns[_SOURCE_COLUMN]
+        sources[:] = [
+            relative if source == relative else source
+            for source, relative in zip(sources, relatives, strict=True)
+        ]
 
 
 def _version_key() -> str:
@@ -352,6 +375,43 @@ def _from_columns(columns: Any, count: int) -> list[StoredArticle | None]:
     for n, article in zip(present, built, strict=True):
         articles[n] = article
     return articles
+
+
+def _column(field: str) -> int:
+    """Where `field` sits in _to_columns' output (after `present`; published is 3 columns)."""
+    position = 1 + StoredArticle._fields.index(field)
+    return position + 2 if position > 2 else position
+
+
+_TOPICS_COLUMN, _SOURCE_COLUMN, _PROVIDER_COLUMN = map(
+    _column, ("topics", "source", "provider_fields")
+)
+
+
+def results_to_bytes(parsed: list[ParsedFile]) -> bytes:
+    """A pool worker's results for the parent, as columns (one list per field, as the
+    cache file keeps them) rather than one pickled object per article: the parent loads
+    them in about a third of the time, and its CPU is taken from the pool's workers.
+    Equal topic tuples and providers are one object (pickled once per chunk)."""
+    columns = _to_columns([article for _, (article, _) in parsed])
+    for position in (_TOPICS_COLUMN, _PROVIDER_COLUMN):
+        seen: dict[Any, Any] = {}
+        columns[position][:] = [seen.setdefault(value, value) for value in columns[position]]
+    problems = {n: found for n, (_, (_, found)) in enumerate(parsed) if found}
+    return dumps(([stamp for stamp, _ in parsed], columns, problems))
+
+
+def results_from_bytes(data: bytes, relatives: list[str], share: Interner) -> list[ParsedFile]:
+    """What `results_to_bytes` sent, for these files, its values shared as `share` does."""
+    stamps, columns, problems = pickle.loads(data)  # (from our own pool worker)
+    if len(stamps) != len(relatives):
+        raise ValueError(f"{len(stamps)} results for {len(relatives)} files")
+    share.columns(columns, [relatives[n] for n in columns[0]])
+    articles = _from_columns(columns, len(stamps))
+    return [
+        (stamp, (article, problems.get(n, ())))
+        for n, (stamp, article) in enumerate(zip(stamps, articles, strict=True))
+    ]
 
 
 def _date_parts(value: datetime) -> tuple[int, int, int]:

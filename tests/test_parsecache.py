@@ -201,15 +201,16 @@ def test_a_parallel_parse_equals_a_serial_one_and_fills_the_cache(
 ) -> None:
     _corpus(seeds, 40)
     monkeypatch.setattr(catalog, "PARALLEL_PARSE_THRESHOLD", 10)
+    monkeypatch.setattr(catalog, "MIN_CHUNK", 5)  # several chunks, as with many files
     monkeypatch.setattr(parsecache, "MIN_CACHED_FILES", 0)
     monkeypatch.setenv(parsecache.ENV_CACHE_DIR, str(tmp_path / "cache"))
-    chunks: list[bytes] = []
+    chunks: list[list[str]] = []
     pool = catalog._parse_in_processes
 
-    def counted(*args: object) -> Iterator[bytes]:
-        for blob in pool(*args):  # type: ignore[arg-type]
-            chunks.append(blob)
-            yield blob
+    def counted(*args: object) -> Iterator[tuple[bytes, list[str]]]:
+        for blob, relatives in pool(*args):  # type: ignore[arg-type]
+            chunks.append(relatives)
+            yield blob, relatives
 
     monkeypatch.setattr(catalog, "_parse_in_processes", counted)
     parallel = SeedStore(seeds, workers=2)
@@ -218,6 +219,16 @@ def test_a_parallel_parse_equals_a_serial_one_and_fills_the_cache(
     serial = SeedStore(seeds, workers=1, cache=None)
     serial.refresh()
     assert _state(parallel) == _state(serial)
+    assert len(chunks) > 1 and sum(map(len, chunks)) == 41
+    # Equal values are one object across chunks; each path is the store's own string.
+    articles = parallel.articles()
+    assert len({id(article.topics) for article in articles}) == len(
+        {article.topics for article in articles}
+    )
+    assert len({id(article.provider_fields) for article in articles}) == 1
+    keys = {relative: relative for relative in parallel._stamps}
+    assert all(article.source is keys[article.source] for article in articles)
+    assert parallel._stamps == scan(seeds)[0]  # stamped as read
     warm = SeedStore(seeds, workers=2)
     assert warm.refresh().parsed == 0
     assert _state(warm) == _state(serial)
