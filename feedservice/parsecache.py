@@ -127,24 +127,28 @@ class Interner:
 
     def columns(self, columns: tuple[list[Any], ...], relatives: list[str]) -> None:
         """The same sharing, in place, for articles as columns (see results_from_bytes):
-        one dict lookup per distinct value, no tuple rebuilt. `relatives` are the files
-        of the articles present, in column order."""
-        topics = self._topics
-        within: dict[int, Any] = {}  # id → shared value, for the objects of this batch
-        for position, known in ((_TOPICS_COLUMN, topics), (_PROVIDER_COLUMN, self._providers)):
-            within.clear()
+        one dict lookup per distinct object, and the columns rebuilt in C, not one tuple
+        per article. `relatives` are the files of the articles present, in column order."""
+        for position, known in (
+            (_TOPICS_COLUMN, self._topics),
+            (_PROVIDER_COLUMN, self._providers),
+        ):
             column = columns[position]
-            for n, value in enumerate(column):
-                if value is not None:
-                    shared = within.get(id(value))
-                    if shared is None:
-                        shared = within[id(value)] = known.setdefault(value, value)
-                    column[n] = shared
+            distinct = {id(value): value for value in column}
+            shared = {
+                key: known.setdefault(value, value)
+                for key, value in distinct.items()
+                if value is not None
+            }
+            column[:] = map(shared.get, map(id, column))  # (None stays None)
         sources = columns[_SOURCE_COLUMN]
-        sources[:] = [
-            relative if source == relative else source
-            for source, relative in zip(sources, relatives, strict=True)
-        ]
+        if sources == relatives:  # the usual case: each path is the store's own string
+            sources[:] = relatives
+        else:
+            sources[:] = [
+                relative if source == relative else source
+                for source, relative in zip(sources, relatives, strict=True)
+            ]
 
 
 def _version_key() -> str:
