@@ -55,6 +55,7 @@ class _Inherited:
         with single_process():
             store = seed_store(str(seeds))
             store.use_children = True  # scan beside the cache load; a cold save beside the start
+            store.freeze_first_load = True  # (this heap is frozen below anyway)
             cls.service = Service(str(seeds), str(config), store=store)
             cls.cold_save = store.cold_save
         read_end, write_end = os.pipe()

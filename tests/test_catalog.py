@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -230,3 +231,22 @@ def test_a_cold_load_stamps_each_file_as_it_read_it(seeds: Path, monkeypatch) ->
         lambda root, rel: read.append(rel) or original(root, rel),
     )
     assert not store.refresh().any_change and read == []
+
+
+def test_serve_s_store_freezes_its_first_load_only(seeds: Path) -> None:
+    """`serve`'s parent freezes its heap before forking anyway; freezing the first load at
+    once spares the catalog and first render collections over it. Later loads are not."""
+    for n in range(3):
+        write_seed(seeds, f"{n}.md", **article_fields(n))
+    store = SeedStore(seeds, cache=None)
+    store.freeze_first_load = True
+    before = gc.get_freeze_count()
+    try:
+        store.refresh()
+        frozen = gc.get_freeze_count()
+        assert frozen > before
+        write_seed(seeds, "3.md", **article_fields(3))
+        assert store.refresh().added == 1
+        assert gc.get_freeze_count() <= frozen  # (frozen objects may be freed; none added)
+    finally:
+        gc.unfreeze()
