@@ -12,7 +12,9 @@ error, is left to the standard `yaml.load(text, Loader=SafeLoader)`, so values
 and errors are exactly what that gives.
 """
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import yaml
@@ -64,6 +66,20 @@ _SCALAR_TAGS = tuple(
 _CACHED_CHARS = 64  # memoise resolving and constructing scalars up to this long
 _CACHE_ENTRIES = 20_000  # per cache; emptied when full, so memory stays bounded
 
+# PyYAML picks a plain scalar's implicit resolvers by its first character ('' when empty);
+# one that starts with any other character is text. (Only without wildcard resolvers,
+# registered under None: SafeLoader has none.)
+_RESOLVED_FIRST = frozenset(SafeLoader.yaml_implicit_resolvers)
+_TEXT_BY_FIRST_CHARACTER = None not in _RESOLVED_FIRST
+# The usual form of a YAML timestamp, built here exactly as PyYAML's constructor builds
+# it (construct_yaml_timestamp, ~5x the time); every other form goes to that constructor.
+_ISO_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,6}))?(?:(Z)|([-+])([0-9]{2}):([0-9]{2}))"
+)
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_zones: dict[str, timezone] = {}  # "+05:30" -> its timezone (few distinct offsets)
+
 _tags: dict[str, str] = {}  # plain scalar text -> its resolved tag
 _values: dict[str, dict[str, Any]] = {tag: {} for tag in _SCALAR_TAGS}  # tag -> text -> value
 
@@ -84,6 +100,8 @@ class _FastLoader(SafeLoader):
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         if kind is ScalarNode:
             if not implicit[0]:  # not plain (quoted, say): no implicit resolver applies
+                return _STR
+            if _TEXT_BY_FIRST_CHARACTER and value[:1] not in _RESOLVED_FIRST:
                 return _STR
             tag = _tags.get(value)
             if tag is None:
@@ -117,12 +135,48 @@ def _scalar(loader: _FastLoader, node: ScalarNode) -> Any:
         return cache[text]
     except KeyError:
         pass
-    value = _CONSTRUCTORS[tag](loader, node)
+    value = _iso_timestamp(text) if tag == _TIMESTAMP else None
+    if value is None:
+        value = _CONSTRUCTORS[tag](loader, node)
     if len(text) <= _CACHED_CHARS:
         if len(cache) >= _CACHE_ENTRIES:
             cache.clear()
         cache[text] = value
     return value
+
+
+def _iso_timestamp(text: str) -> datetime | None:
+    """`construct_yaml_timestamp`'s value for `2021-11-12T05:20:00.5+05:30` (fraction and
+    offset optional, `Z` for UTC); None for any other form or an impossible date."""
+    match = _ISO_TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, utc, sign, tz_hour, tz_minute = match.groups()
+    zone: timezone = UTC
+    if utc is None:
+        offset = text[-6:]
+        found = _zones.get(offset)
+        if found is None:
+            delta = timedelta(hours=int(tz_hour), minutes=int(tz_minute))
+            try:
+                found = timezone(-delta if sign == "-" else delta)
+            except ValueError:  # 24 hours or more: PyYAML's constructor decides
+                return None
+            _zones[offset] = found
+        zone = found
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int(fraction.ljust(6, "0")) if fraction else 0,
+            tzinfo=zone,
+        )
+    except ValueError:  # month 13, second 60, ...: PyYAML's constructor decides
+        return None
 
 
 def _build(loader: _FastLoader, node: Any) -> Any:

@@ -392,6 +392,57 @@ EDGE_CASES = [
 ]
 
 
+@st.composite
+def timestamp_like(draw: st.DrawFn) -> str:
+    """Scalars shaped like YAML timestamps: mostly the usual form the fast constructor
+    builds (`2021-11-12T05:20:00.5+05:30`), and variants of every part that PyYAML's
+    regex also accepts, or that make an impossible date. Each must load as in PyYAML."""
+    moment = draw(st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)))
+    date = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+    time = f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    fraction = draw(st.sampled_from(["", "", ".", ".5", ".25", ".000001", ".123456", ".1234567"]))
+    offset = draw(st.integers(min_value=-1439, max_value=1439))
+    zone = draw(
+        st.sampled_from(
+            [
+                "Z",
+                "Z",
+                f"{'-' if offset < 0 else '+'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}",
+                f"{'-' if offset < 0 else '+'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}",
+                "-00:00",
+                "+24:00",
+                "+5",
+                "+05",
+                " Z",
+                "z",
+                "",
+            ]
+        )
+    )
+    separator = draw(st.sampled_from(["T", "T", "T", "t", " "]))
+    text = date + separator + time + fraction + zone
+    if draw(st.integers(min_value=0, max_value=9)) == 0:  # an impossible or odd field
+        at = draw(st.sampled_from([5, 8, 11, 14, 17]))
+        text = (
+            text[:at] + draw(st.sampled_from(["13", "32", "24", "60", "99", "1"])) + text[at + 2 :]
+        )
+    return text
+
+
+@PROPERTY
+@given(timestamp_like(), st.sampled_from(["a: {}", "- {}", "{}: key", "a: [{}, x]"]))
+def test_fast_timestamps_equal_pyyaml_s(value: str, shape: str) -> None:
+    assert_same_load(shape.format(value))
+
+
+@PROPERTY
+@given(st.text(min_size=1, max_size=12))
+def test_a_plain_scalar_s_first_character_decides_as_in_pyyaml(value: str) -> None:
+    """Text whose first character has no implicit resolver is taken as text at once."""
+    assert_same_load("a: " + value)
+    assert_same_load("a: " + value + " x")
+
+
 @pytest.mark.parametrize("text", EDGE_CASES)
 def test_fast_load_edge_cases(text: str) -> None:
     assert_same_load(text)
@@ -487,6 +538,14 @@ def test_every_blank_after_an_indicator_is_counted() -> None:
             assert seeds._count_level_openers(indicator + blank) >= 1, repr(blank)
             assert seeds._count_level_openers("x" + indicator + blank + "y") >= 1, repr(blank)
         assert seeds._count_level_openers("-") == 1  # at the very end
+
+
+@pytest.mark.parametrize("opener", ["[", "{", "- ", "? ", "-\t", "?\n", "-\u3000"])
+def test_one_kind_of_level_opener_alone_can_make_a_document_suspicious(opener: str) -> None:
+    """The cheap bound before the exact count must count every kind of opener."""
+    deep = "x" + (opener + "x") * seeds.MAX_YAML_DEPTH
+    assert not seeds._suspicious(deep)
+    assert seeds._suspicious(deep + opener)
 
 
 @PROPERTY
