@@ -272,6 +272,7 @@ def parse_stored(root: str, relatives: list[str]) -> list[Parsed]:
     loaded = [_load_stamped(root, relative) for relative in relatives]
     stored = iter(
         compact.store_all(
+            # (an article always comes with the stamp of the bytes it was parsed from)
             [(article, _mtime(stamp)) for stamp, article, _ in loaded if article is not None]  # type: ignore[arg-type]
         )
     )
@@ -504,7 +505,7 @@ class SeedStore:
 
     def _parse_across_processes(self, root: str, work: list[str]) -> list[Parsed]:
         """Each chunk's results are taken in as soon as a pool worker finishes it, so
-        unpickling overlaps the parse and the last result is ready right after it.
+        loading them overlaps the parse and the last result is ready right after it.
 
         The cyclic GC is paused from the first result to the last: what is taken in makes
         no cycles, and with GC on, the growing heap's full collections cost this process

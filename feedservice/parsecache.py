@@ -395,7 +395,7 @@ _TOPICS_COLUMN, _SOURCE_COLUMN, _PROVIDER_COLUMN = map(
 def results_to_bytes(parsed: list[ParsedFile]) -> bytes:
     """A pool worker's results for the parent, as columns (one list per field, as the
     cache file keeps them) rather than one pickled object per article: the parent loads
-    them in about a third of the time, and its CPU is taken from the pool's workers.
+    them in about a third of the time, and what it spends is taken from the workers.
     Equal topic tuples and providers are one object (pickled once per chunk)."""
     columns = _to_columns([article for _, (article, _) in parsed])
     for position in (_TOPICS_COLUMN, _PROVIDER_COLUMN):

@@ -146,8 +146,8 @@ def _scalar(loader: _FastLoader, node: ScalarNode) -> Any:
 
 
 def _iso_timestamp(text: str) -> datetime | None:
-    """`construct_yaml_timestamp`'s value for `2021-11-12T05:20:00.5+05:30` (fraction and
-    offset optional, `Z` for UTC); None for any other form or an impossible date."""
+    """`construct_yaml_timestamp`'s value for `2021-11-12T05:20:00.5+05:30` (the fraction
+    optional, `Z` for UTC); None for any other form or an impossible date."""
     match = _ISO_TIMESTAMP.fullmatch(text)
     if match is None:
         return None
