@@ -263,10 +263,7 @@ def _load_stamped(
     return stamp, parsed.article, parsed.warnings
 
 
-Parsed = parsecache.ParsedFile
-
-
-def parse_stored(root: str, relatives: list[str]) -> list[Parsed]:
+def parse_stored(root: str, relatives: list[str]) -> list[parsecache.ParsedFile]:
     """`load_seed_file` for each file, in the stored form, dated by the file's mtime.
     Parsing files together lets their articles be packed together (compact.store_all)."""
     loaded = [_load_stamped(root, relative) for relative in relatives]
@@ -481,7 +478,7 @@ class SeedStore:
             found.append(result)
         return found, len(todo) - len(missing)
 
-    def _parse_all(self, work: list[str]) -> list[Parsed]:
+    def _parse_all(self, work: list[str]) -> list[parsecache.ParsedFile]:
         """Parse results for `work`, in its order: across processes when there are many
         files, else here. Calls `self._advance(n)` as files are done (progress bars)."""
         root = str(self.root)
@@ -490,20 +487,22 @@ class SeedStore:
                 return self._parse_across_processes(root, work)
             except Exception as error:  # no pool here (daemonic worker, no /dev/shm, ...)
                 log.warning("parallel parse unavailable (%s); parsing in one process", error)
-        results: list[Parsed] = []
+        results: list[parsecache.ParsedFile] = []
         for start in range(0, len(work), compact.PACK_GROUP):
             batch = work[start : start + compact.PACK_GROUP]
             results.extend(self._taken(batch, parse_stored(root, batch)))
             self._advance(len(batch))
         return results
 
-    def _taken(self, relatives: list[str], parsed: list[Parsed]) -> Iterator[Parsed]:
+    def _taken(
+        self, relatives: list[str], parsed: list[parsecache.ParsedFile]
+    ) -> Iterator[parsecache.ParsedFile]:
         """Parse results as this store keeps them: equal values shared (Interner)."""
         share = self._share
         for relative, (stamp, (article, problems)) in zip(relatives, parsed, strict=True):
             yield stamp, (share(article, relative) if article is not None else None, problems)
 
-    def _parse_across_processes(self, root: str, work: list[str]) -> list[Parsed]:
+    def _parse_across_processes(self, root: str, work: list[str]) -> list[parsecache.ParsedFile]:
         """Each chunk's results are taken in as soon as a pool worker finishes it, so
         loading them overlaps the parse and the last result is ready right after it.
 
@@ -511,7 +510,7 @@ class SeedStore:
         no cycles, and with GC on, the growing heap's full collections cost this process
         ~1 s of CPU at 100k files, taken from the pool. (Not from before the first result:
         the pool's workers, forked when it starts, must not inherit a paused GC.)"""
-        results: list[Parsed] = []
+        results: list[parsecache.ParsedFile] = []
         collecting = gc.isenabled()
         try:
             for blob, relatives in _parse_in_processes(root, work, self.workers):
