@@ -1,0 +1,56 @@
+"""One function decides every cached response: status, headers and body.
+
+The Flask view and the thin WSGI path both call `respond`, so their answers are
+identical by construction. Whether the client's copy is current is decided by
+Werkzeug's `sansio.http.is_resource_modified` (RFC 9110 §13: `If-None-Match`, with
+the weak comparison, takes precedence over `If-Modified-Since`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from werkzeug.http import http_date, parse_accept_header, quote_etag
+from werkzeug.sansio.http import is_resource_modified
+
+from feedservice.store.db import Document
+
+Headers = list[tuple[str, str]]
+
+
+@functools.lru_cache(maxsize=1024)  # pollers send the same few values over and over
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    return bool(accept_encoding) and parse_accept_header(accept_encoding).quality("gzip") > 0
+
+
+def respond(
+    document: Document, method: str, headers: Mapping[str, str], max_age: int
+) -> tuple[int, Headers, bytes]:
+    """(status, headers, body) for a GET or HEAD of `document`."""
+    gzipped = accepts_gzip(headers.get("Accept-Encoding"))
+    etag = document.etag + "-gz" if gzipped else document.etag  # one tag per representation
+    last_modified = datetime.fromtimestamp(document.last_modified, UTC)
+    common: Headers = [
+        ("ETag", quote_etag(etag)),
+        ("Last-Modified", http_date(last_modified)),
+        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Vary", "Accept-Encoding"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Access-Control-Allow-Origin", "*"),
+    ]
+    modified = is_resource_modified(
+        http_if_none_match=headers.get("If-None-Match"),
+        http_if_modified_since=headers.get("If-Modified-Since"),
+        etag=etag,
+        last_modified=last_modified,
+    )
+    if not modified:
+        # RFC 9110 §15.4.5: a 304 carries no representation metadata such as Last-Modified.
+        return 304, [header for header in common if header[0] != "Last-Modified"], b""
+    body = document.gzip_body if gzipped else document.body
+    out: Headers = [("Content-Type", document.content_type), ("Content-Length", str(len(body)))]
+    if gzipped:
+        out.append(("Content-Encoding", "gzip"))
+    return 200, out + common, b"" if method == "HEAD" else body

@@ -1,0 +1,198 @@
+"""A seed file's bytes → its front matter as a mapping, loaded safely, and its body.
+
+Only PyYAML's safe loader (libyaml's `CSafeLoader`) ever reads YAML. Deep nesting and
+alias floods are refused before libyaml builds them (its composer recurses in C and
+would crash the process). Characters YAML does not allow, such as the C1 controls
+left by UTF-8 text decoded as Latin-1 (`â€\\x9d`), are repaired or removed first, so
+such a file is served instead of rejected; each repair is reported as a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import ftfy
+import yaml
+from yaml.constructor import SafeConstructor
+
+from feedservice.ingest.problem import Problem
+
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 50_000  # a real seed has ~100 values
+MAX_NUMBER_CHARS = 100  # longer "numbers" and "dates" stay text
+_SMALL_YAML = 64 * 1024  # below this, a document cannot hold MAX_YAML_NODES values
+_DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
+# What YAML 1.1 does not allow in a stream (C0 except tab and line breaks, C1 except NEL,
+# surrogates, U+FFFE/U+FFFF); found, these are repaired (ftfy) or dropped before loading.
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+# Everything that can open one more nesting level (see _level_openers).
+_OPENER_BYTES = bytes.maketrans(
+    b"{?\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x00\xc2\xe1\xe2\xe3", b"[-" + b" " * 14
+)
+_DEEP_INDENT = "\n" + " " * MAX_YAML_DEPTH
+
+
+class SafeLoader(yaml.CSafeLoader):  # type: ignore[misc]
+    """libyaml's safe loader, except that an unrepresentable number or date (`2021-13-45`,
+    a 5,000-digit integer, a long `1:1:1:...`) stays text, so the field check names it."""
+
+
+def _scalar_or_text(construct: Any) -> Any:
+    def constructor(loader: Any, node: Any) -> Any:
+        if isinstance(node.value, str) and len(node.value) > MAX_NUMBER_CHARS:
+            return loader.construct_scalar(node)
+        try:
+            return construct(loader, node)
+        except (ValueError, OverflowError):
+            return loader.construct_scalar(node)
+
+    return constructor
+
+
+for _tag in ("int", "float", "timestamp"):
+    SafeLoader.add_constructor(
+        f"tag:yaml.org,2002:{_tag}",
+        _scalar_or_text(getattr(SafeConstructor, f"construct_yaml_{_tag}")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """A loaded front-matter mapping, with what is needed to name a field's line."""
+
+    data: dict[str, Any]
+    text: str
+    first_line: int  # the file line of the first front-matter line
+    body: bytes = b""
+    repairs: tuple[Problem, ...] = field(default=())
+
+    def line_of(self, key: str) -> int | None:
+        pattern = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:", re.MULTILINE)
+        match = pattern.search(self.text)
+        if match is None:
+            return None
+        return self.first_line + self.text.count("\n", 0, match.start())
+
+
+def split_front_matter(data: bytes, source: str) -> FrontMatter:
+    """Decode a seed file and load the YAML between its first two `---` lines."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 BOM is harmless; editors on Windows add it
+    if not data.strip():
+        raise Problem(source, "(file)", "empty file")
+    opening = _DELIMITER.match(data)
+    if opening is None:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise Problem(source, "(encoding)", "UTF-16 text; seed files must be UTF-8")
+        if b"\x00" in data[:1024]:
+            raise Problem(source, "(encoding)", "binary data (NUL bytes); seeds must be UTF-8")
+        raise Problem(source, "(front matter)", "file must start with a '---' line", 1)
+    start = opening.end() + 1
+    closing = _DELIMITER.search(data, start)
+    if closing is None:
+        raise Problem(source, "(front matter)", "no closing '---' line", 1)
+    raw = data[start : closing.start()]
+    first_line = 2
+    try:
+        text = raw.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError as error:
+        line = first_line + raw.count(b"\n", 0, error.start)
+        raise Problem(source, "(encoding)", "not valid UTF-8 text", line) from None
+    text, repairs = _repair(text, source, first_line)
+    loaded = load_yaml_document(text, source, first_line)
+    if loaded is None:
+        raise Problem(source, "(front matter)", "front matter is empty", first_line)
+    if not isinstance(loaded, dict):
+        raise Problem(source, "(front matter)", "front matter must be a mapping of fields", 2)
+    return FrontMatter(loaded, text, first_line, data[closing.end() + 1 :], repairs)
+
+
+def _repair(text: str, source: str, first_line: int) -> tuple[str, tuple[Problem, ...]]:
+    """Text YAML accepts: mojibake that carries C1 controls repaired, other controls dropped."""
+    if _NOT_YAML.search(text) is None:
+        return text, ()
+    lines = text.split("\n")
+    repairs = []
+    for number, line in enumerate(lines):
+        if _NOT_YAML.search(line) is None:
+            continue
+        fixed = _NOT_YAML.sub("", ftfy.fix_text(line, uncurl_quotes=False))
+        lines[number] = fixed
+        message = "control characters or mis-decoded text repaired; check the result"
+        repairs.append(Problem(source, "(encoding)", message, first_line + number, fatal=False))
+    return "\n".join(lines), tuple(repairs)
+
+
+def load_yaml_document(text: str, source: str, first_line: int = 2) -> Any:
+    """`yaml.load(text, SafeLoader)`, bounded; errors become Problems with the file line."""
+    refuse_yaml_bombs(text, source, first_line)
+    try:
+        return yaml.load(text, Loader=SafeLoader)
+    except yaml.YAMLError as error:
+        raise _yaml_problem(error, source, first_line) from None
+    except RecursionError:
+        raise Problem(source, "(yaml)", "nested too deeply") from None
+
+
+def refuse_yaml_bombs(text: str, source: str, first_line: int = 2) -> None:
+    """Reject deep nesting, alias floods and huge node counts before libyaml builds them.
+
+    Only documents that could be dangerous pay for the event pass: deep nesting needs
+    many level openers or deep indentation, an alias needs `&` and `*`, and
+    MAX_YAML_NODES values need more than _SMALL_YAML characters."""
+    suspicious = (
+        len(text) > _SMALL_YAML
+        or ("&" in text and "*" in text)
+        or _DEEP_INDENT in "\n" + text
+        or _level_openers(text) > MAX_YAML_DEPTH
+    )
+    if not suspicious:
+        return
+    depth = aliases = nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            line = event.start_mark.line + first_line
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise Problem(source, "(yaml)", f"more than {MAX_YAML_NODES} values", line)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    message = f"nested more than {MAX_YAML_DEPTH} levels deep"
+                    raise Problem(source, "(yaml)", message, line)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    message = f"more than {MAX_YAML_ALIASES} aliases"
+                    raise Problem(source, "(yaml)", message, line)
+    except yaml.YAMLError as error:
+        found = _yaml_problem(error, source, first_line)
+        if "maximum nesting depth" in found.message:  # libyaml's own limit, in its scanner
+            found = Problem(source, "(yaml)", f"nested more than {MAX_YAML_DEPTH} levels deep")
+        raise found from None
+
+
+def _level_openers(text: str) -> int:
+    """At least the number of places that can open a nesting level: a flow bracket, or a
+    block `-`/`?` followed by a blank or the end (libyaml's rule). Counted on UTF-8 bytes
+    with `{` folded into `[`, `?` into `-` and every byte that may start a blank into a
+    space; over-counting only costs the exact check."""
+    if sum(text.count(c) for c in "-?[{") <= MAX_YAML_DEPTH:
+        return 0
+    folded = text.encode("utf-8", "surrogatepass").translate(_OPENER_BYTES)
+    return folded.count(b"[") + folded.count(b"- ") + folded.endswith(b"-")
+
+
+def _yaml_problem(error: yaml.YAMLError, source: str, first_line: int) -> Problem:
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + first_line if mark is not None else None
+    problem = getattr(error, "problem", None) or type(error).__name__
+    context = getattr(error, "context", None)
+    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return Problem(source, "(yaml)", message, line)

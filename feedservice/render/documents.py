@@ -1,0 +1,100 @@
+"""Responses rendered from the store: a route in, a Document (bytes, gzip, ETag) out.
+
+The loader renders with these functions inside its write transaction, and a worker
+renders later pages with the same functions from a committed generation, so both give
+the same bytes for the same generation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from feedservice.http.urls import Route
+from feedservice.ingest.article import Article, from_record
+from feedservice.render import atom, html, jsonfeed, opml, rss
+from feedservice.render.page import EPOCH, FeedPage
+from feedservice.settings import Config
+from feedservice.store.db import Document, Generation, Store
+
+CONTENT_TYPES = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "opml": "text/x-opml; charset=utf-8",
+}
+RENDERERS: dict[str, Callable[[FeedPage], bytes]] = {
+    "rss": rss.render,
+    "atom": atom.render,
+    "json": jsonfeed.render,
+    "html": html.feed_page,
+}
+
+
+def make_document(
+    body: bytes, content_type: str, last_modified: datetime, fingerprint: str = ""
+) -> Document:
+    """Wrap bytes with validators; gzip once, with mtime=0 so it is deterministic."""
+    return Document(
+        body=body,
+        gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
+        etag=hashlib.blake2b(body, digest_size=16).hexdigest(),
+        content_type=content_type,
+        last_modified=int(last_modified.timestamp()),
+        fingerprint=fingerprint,
+    )
+
+
+def site_of(generation: Generation) -> Any:
+    return Config(**generation.site)
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1e6, UTC)
+
+
+def feed_page(store: Store, generation: Generation, meta: dict[str, Any], number: int) -> FeedPage:
+    """Page `number` of a feed as its renderers need it, read from the store."""
+    rows = store.page(f"{meta['kind']}/{meta['name']}", number, meta["limit"])
+    items = tuple(from_record(Article, json.loads(record)) for record, _ in rows)
+    newest = generation.summary.get("newest")
+    updated = items[0].published if items else (from_micros(newest) if newest else EPOCH)
+    changes = [
+        max(item.published.astimezone(UTC), from_micros(row[1]))
+        for item, row in zip(items, rows, strict=True)
+    ]
+    now = datetime.fromtimestamp(generation.committed_at, UTC)
+    last_modified = min(max(changes, default=updated.astimezone(UTC)), now)
+    return FeedPage(meta, number, site_of(generation), items, updated, last_modified)
+
+
+def render_feed_route(
+    store: Store, generation: Generation, route: Route, fingerprint: str = ""
+) -> Document | None:
+    """A feed or a feed's HTML page; None if there is no such feed or page."""
+    meta = store.feed(route.feed_key)
+    if meta is None:
+        return None
+    page = feed_page(store, generation, meta, route.number) if route.number < 10**12 else None
+    if page is None or route.number > page.page_count:
+        return None
+    body = RENDERERS[route.fmt](page)
+    return make_document(body, CONTENT_TYPES[route.fmt], page.last_modified, fingerprint)
+
+
+def render_listing(
+    store: Store, generation: Generation, route: Route, newest_change: datetime, fingerprint: str
+) -> Document:
+    """The index or an OPML list: every feed's settings, count and newest date."""
+    site = site_of(generation)
+    feeds = store.feeds()
+    if route.view == "index":
+        body = html.index(site, feeds, generation.summary.get("articles", 0))
+        return make_document(body, CONTENT_TYPES["html"], newest_change, fingerprint)
+    body = opml.render_opml(site, feeds, route.kind, route.fmt, newest_change)
+    return make_document(body, CONTENT_TYPES["opml"], newest_change, fingerprint)

@@ -1,0 +1,64 @@
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1), serialised deterministically."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from feedservice.render.content import image_type, item_html
+from feedservice.render.page import FeedPage
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _date(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def render(page: FeedPage) -> bytes:
+    config = page.site
+    document: dict[str, Any] = {
+        "version": VERSION,
+        "title": page.title,
+        "home_page_url": page.html_url,
+        "feed_url": page.url("json"),
+        "description": page.description,
+        "language": config.language,
+        "authors": [{"name": config.title, "url": config.base_url + "/"}],
+    }
+    next_url = page.paging("json").get("next")
+    if next_url:
+        document["next_url"] = next_url
+    if config.websub_hub:
+        document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
+    document["items"] = [_item(article) for article in page.items]
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))  # (C encoder)
+    return text.encode("utf-8", "surrogatepass") + b"\n"
+
+
+def _item(article: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": article.identity,
+        "url": article.link,
+        "title": article.title,
+        "content_html": item_html(article),
+    }
+    if article.excerpt:
+        item["summary"] = article.excerpt
+    if article.original_url and article.original_url != article.link:
+        item["external_url"] = article.original_url
+    if article.images:
+        item["image"] = article.images[0].url
+        item["attachments"] = [
+            {"url": article.images[0].url, "mime_type": image_type(article.images[0].url)}
+        ]
+    item["date_published"] = _date(article.published)
+    if article.provider:
+        author = {"name": article.provider.name}
+        if article.provider.url:
+            author["url"] = article.provider.url
+        item["authors"] = [author]
+    if article.topics:
+        item["tags"] = list(article.topics)
+    return item

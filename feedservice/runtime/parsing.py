@@ -1,0 +1,58 @@
+"""Parsing seed files: in this process, or across every core when there are many."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedservice.catalog import Entry, entry_of
+from feedservice.ingest.article import parse_seed, revision, to_record
+from feedservice.ingest.files import read_seed
+from feedservice.ingest.problem import Problem, display_path
+from feedservice.runtime.processes import pool_map
+
+POOL_THRESHOLD = 1000  # fewer files parse faster here than a pool starts
+CHUNK = 500  # files per task
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    path: str
+    stamp: bytes | None  # of the bytes read; None if nothing could be read
+    record: str | None  # the Article as a JSON record
+    entry: Entry | None
+    problems: tuple[Problem, ...]
+
+
+def parse_file(root: str, path: str) -> ParseResult:
+    """Read and parse one seed file; never raises for bad content."""
+    try:
+        data, stamp = read_seed(root, path)
+    except Problem as problem:
+        return ParseResult(path, None, None, None, (problem,))
+    try:
+        parsed = parse_seed(data, display_path(path))
+    except Problem as problem:
+        return ParseResult(path, stamp, None, None, (problem,))
+    record = to_record(parsed.article)
+    text = json.dumps(record, ensure_ascii=False)
+    return ParseResult(
+        path, stamp, text, entry_of(parsed.article, revision(record)), parsed.warnings
+    )
+
+
+def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:
+    return [parse_file(root, path) for path in paths]
+
+
+def parse_files(root: Path, paths: list[str], workers: int) -> Iterator[list[ParseResult]]:
+    """Results for `paths`, in order, a chunk at a time (the caller stores each as it
+    comes, while the pool parses the next)."""
+    chunks = [paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK)]
+    if len(paths) < POOL_THRESHOLD or workers < 2:
+        for chunk in chunks:
+            yield parse_chunk(str(root), chunk)
+        return
+    yield from pool_map(parse_chunk, [(str(root), chunk) for chunk in chunks], workers)

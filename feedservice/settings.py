@@ -1,0 +1,498 @@
+"""Every setting, defined once: its default, type, environment variable and documentation.
+
+`SETTINGS` (site and command settings) and `FEED_SETTINGS` (the keys of one configured
+feed) are the only lists of keys. Everything else is derived from them: the `Config`
+and `FeedSpec` types, the config file's validation, the `FEEDSERVICE_<NAME>`
+environment variables, the command-line options, `config --print-defaults` and the
+tables in docs/configuration.md (as Datasette does with its settings).
+
+Precedence, strongest first: a command-line option, the environment, the config file,
+the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+ENV_PREFIX = "FEEDSERVICE_"
+ALL_TOPICS = "*"
+MAX_LIMIT = 1000
+MAX_CONFIG_BYTES = 1 << 20
+MAX_ENV_CHARS = 65536
+_FEED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+
+
+class ConfigError(Exception):
+    """A bad setting; `key` names it the way an admin writes it (`feeds[vision].limit`)."""
+
+    def __init__(self, key: str, message: str, path: str | None = None) -> None:
+        self.key, self.message, self.path = key, message, path
+        super().__init__(f"{path}: {key}: {message}" if path else f"{key}: {message}")
+
+
+# --- value types: each turns a value from YAML (or from text, for the environment and
+# the command line) into the setting's value, or raises ConfigError naming the key ---------
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "must be a non-empty string")
+    if len(value) > 1000:
+        raise ConfigError(key, "must be at most 1000 characters")
+    return " ".join(value.split())
+
+
+def _optional_text(value: Any, key: str) -> str | None:
+    return None if value is None else _text(value, key)
+
+
+def _url(value: Any, key: str) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(key, f"must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
+def _base_url(value: Any, key: str) -> str:
+    return _url(value, key).rstrip("/")
+
+
+def _optional_url(value: Any, key: str) -> str | None:
+    return None if value in (None, "") else _url(value, key)
+
+
+def _language(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
+        raise ConfigError(key, f"must be a language tag such as 'en' or 'en-GB', got {value!r}")
+    return value
+
+
+def _path(value: Any, key: str) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ConfigError(key, "must be a path")
+    return Path(os.path.expanduser(str(value)))
+
+
+def _integer(low: int, high: int) -> Callable[[Any, str], int]:
+    def parse(value: Any, key: str) -> int:
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+            value = int(value)  # from the environment or the command line
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be a whole number, got {str(value)[:80]!r}")
+        if not low <= value <= high:
+            raise ConfigError(key, f"must be between {low} and {high}, got {str(value)[:80]}")
+        return value
+
+    return parse
+
+
+def _optional_integer(value: Any, key: str) -> int | None:
+    return None if value is None else _integer(-(10**9), 10**9)(value, key)
+
+
+def _choice(*choices: str) -> Callable[[Any, str], str]:
+    def parse(value: Any, key: str) -> str:
+        if value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def _topics(required: bool) -> Callable[[Any, str], tuple[str, ...]]:
+    def parse(value: Any, key: str) -> tuple[str, ...]:
+        if value is None:
+            if required:
+                raise ConfigError(key, "is required (a list of topic names, or '*' for all)")
+            return ()
+        if value == ALL_TOPICS:
+            return (ALL_TOPICS,)
+        if not isinstance(value, list) or not value:
+            raise ConfigError(key, "must be a non-empty list of topic names")
+        for topic in value:
+            if not isinstance(topic, str) or not topic.strip():
+                raise ConfigError(key, f"topic names must be non-empty strings, got {topic!r}")
+        return tuple(topic.strip() for topic in value)
+
+    return parse
+
+
+def _feed_name(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not _FEED_NAME.fullmatch(value):
+        raise ConfigError(key, "must be lowercase letters, digits, '-' or '_' (at most 64)")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. `scope` is "site" (config file, environment and, with `option`, the
+    command line) or "command" (environment and command line only)."""
+
+    name: str
+    default: Any
+    parse: Callable[[Any, str], Any]
+    doc: str
+    example: str = ""
+    scope: str = "site"
+    option: bool = False
+    short_flag: str = ""  # the option's name when it is not the setting's
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return self.short_flag or "--" + self.name.replace("_", "-")
+
+
+def _default_state_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state")
+    return os.path.join(base, "feedservice")
+
+
+# The keys of one entry of `feeds:` (name and title are required).
+FEED_SETTINGS = (
+    Setting("name", None, _feed_name, "The feed's URL name, unique.", "ml"),
+    Setting("title", None, _text, "The feed's title.", "Machine learning"),
+    Setting("description", None, _optional_text, "The description (default: the title).", ""),
+    Setting(
+        "topics",
+        None,
+        _topics(required=True),
+        "Articles with any of these topics, compared by slug (`AI` matches `ai`); "
+        '`"*"` carries every article.',
+        "[Machine Learning, AI]",
+    ),
+    Setting("exclude_topics", None, _topics(required=False), "Leaves out these topics.", ""),
+    Setting(
+        "min_quality",
+        None,
+        _optional_integer,
+        "Leaves out articles whose `quality` is lower (a missing quality counts as 0).",
+        "60",
+    ),
+    Setting("limit", 50, _integer(1, MAX_LIMIT), f"Items per page, 1-{MAX_LIMIT}.", "20"),
+)
+FeedSpec = dataclasses.make_dataclass(
+    "FeedSpec",
+    [(s.name, Any, dataclasses.field(default=s.default)) for s in FEED_SETTINGS],
+    frozen=True,
+)
+FeedSpec.__doc__ = "A feed an admin configured: its name, title and which articles it carries."
+DEFAULT_ALL_FEED = FeedSpec(
+    name="all",
+    title="All articles",
+    description="Every published article, newest first.",
+    topics=(ALL_TOPICS,),
+)
+
+
+def _feeds(value: Any, key: str) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be a list of feeds")
+    specs: dict[str, Any] = {}
+    known = {s.name for s in FEED_SETTINGS}
+    for index, item in enumerate(value):
+        label = item.get("name") if isinstance(item, dict) else None
+        where = f"feeds[{label if isinstance(label, str) and label else index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(where, "must be a mapping with name, title and topics")
+        unknown = sorted(str(k) for k in item if k not in known)
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}", "unknown key")
+        values = {
+            s.name: s.parse(item.get(s.name, s.default), f"{where}.{s.name}") for s in FEED_SETTINGS
+        }
+        if values["title"] is None:
+            raise ConfigError(f"{where}.title", "is required")
+        if values["name"] in specs:
+            raise ConfigError(f"{where}.name", f"duplicate feed name {values['name']!r}")
+        values["description"] = values["description"] or values["title"]
+        specs[values["name"]] = FeedSpec(**values)
+    return tuple(specs.values())
+
+
+SETTINGS = (
+    Setting("title", "feedservice", _text, "Names the site in every feed and page.", "Acme feeds"),
+    Setting("description", "Articles by topic", _text, "Shown on the index page.", "What we read"),
+    Setting(
+        "base_url",
+        "http://127.0.0.1:8080",
+        _base_url,
+        "The public address readers use; every absolute URL (self links, paging, OPML, "
+        "redirects) is built on it. A trailing `/` is dropped.",
+        "https://feeds.example.com",
+    ),
+    Setting("language", "en", _language, "The feeds' language tag.", "en-GB"),
+    Setting(
+        "reload_interval",
+        60,
+        _integer(1, 86400),
+        "Seconds between re-reads of the seeds and this file; also the feeds' "
+        "`Cache-Control: max-age` and RSS `ttl`.",
+        "30",
+        option=True,
+    ),
+    Setting(
+        "topic_limit",
+        50,
+        _integer(1, MAX_LIMIT),
+        f"Items per page of every topic feed and of the implicit `all` feed, 1-{MAX_LIMIT}.",
+        "100",
+    ),
+    Setting(
+        "websub_hub",
+        None,
+        _optional_url,
+        "A WebSub hub to advertise in the feeds and to ping when feeds change; none if unset.",
+        "https://hub.example.com/",
+    ),
+    Setting(
+        "state_dir",
+        _default_state_dir(),
+        _path,
+        "Where the store lives (one SQLite database, WAL mode): every seed file's parse, "
+        "its last good version, the feeds and their rendered documents. One service per "
+        "directory; safe to delete while stopped (the next start parses everything again).",
+        "/var/lib/feedservice",
+        option=True,
+    ),
+    Setting("feeds", (), _feeds, "Configured feeds (the keys below).", "see below"),
+    Setting(
+        "seeds_dir", "seeds", _path, "The seed directory.", "/srv/seeds", "command", True, "--seeds"
+    ),
+    Setting(
+        "config_file",
+        "config/feeds.yaml",
+        _path,
+        "The config file. Only this default may be missing (then every default applies); "
+        "a file named by `--config` or the environment must exist.",
+        "/etc/feedservice/feeds.yaml",
+        "command",
+        True,
+        "--config",
+    ),
+    Setting("host", "127.0.0.1", _text, "Address to listen on.", "0.0.0.0", "command", True),
+    Setting("port", 8080, _integer(1, 65535), "Port to listen on.", "8080", "command", True),
+    Setting(
+        "workers",
+        os.cpu_count() or 1,
+        _integer(1, 64),
+        "Serving processes (default: one per core). They hold no catalog: each answers "
+        "from the store's newest generation.",
+        "4",
+        "command",
+        True,
+    ),
+    Setting(
+        "log_format",
+        "text",
+        _choice("text", "json"),
+        "`json`: one JSON object per line, granian's lines included.",
+        "json",
+        "command",
+        True,
+    ),
+    Setting(
+        "log_level",
+        "info",
+        _choice("debug", "info", "warning", "error"),
+        "The least severe level logged.",
+        "warning",
+        "command",
+        True,
+    ),
+)
+SITE_SETTINGS = tuple(s for s in SETTINGS if s.scope == "site")
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(s.name, Any, dataclasses.field(default=s.default)) for s in SETTINGS],
+    frozen=True,
+)
+Config.__doc__ = "The value of every setting, validated."
+
+
+def by_name(name: str) -> Setting:
+    return next(s for s in SETTINGS if s.name == name)
+
+
+def config_source(options: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The config file to read, and whether it must exist: only the default may be absent."""
+    setting = by_name("config_file")
+    named = options.get("config_file") or environ.get(setting.env)
+    return Path(os.path.expanduser(str(named or setting.default))), bool(named)
+
+
+def env_value(setting: Setting, text: str) -> Any:
+    """The YAML-level value of an environment variable's text."""
+    if setting.name != "feeds":
+        return text or None
+    if len(text) > MAX_ENV_CHARS:
+        raise ConfigError(f"feeds ({setting.env})", f"longer than {MAX_ENV_CHARS} characters")
+    return load_yaml(text, f"feeds ({setting.env})") if text.strip() else []
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """Safe YAML, with nesting and aliases bounded first (libyaml recurses in C)."""
+    from feedservice.ingest.frontmatter import Problem, refuse_yaml_bombs
+
+    try:
+        refuse_yaml_bombs(text, where)
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    except Problem as problem:
+        raise ConfigError("(yaml)", problem.message) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError("(yaml)", f"invalid YAML{line}: {problem}") from None
+
+
+def read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
+    """The config file's mapping. A missing file is {} unless `required` (a path given
+    explicitly must exist); an empty file is an error, never "all defaults"."""
+    shown = str(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError("(file)", "no such file", shown) from None
+        return {}
+    except OSError as error:
+        raise ConfigError("(file)", f"cannot read: {error.strerror}", shown) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("(file)", f"larger than {MAX_CONFIG_BYTES} bytes", shown)
+    try:
+        loaded = load_yaml(data.decode("utf-8"), shown)
+    except UnicodeDecodeError:
+        raise ConfigError("(file)", "not UTF-8 text", shown) from None
+    except ConfigError as error:
+        raise ConfigError(error.key, error.message, shown) from None
+    if loaded is None:
+        raise ConfigError("(file)", "is empty; it must set at least one key", shown)
+    if not isinstance(loaded, dict):
+        raise ConfigError("(top level)", "must be a mapping of keys", shown)
+    return loaded
+
+
+def resolve(
+    file_values: Mapping[str, Any],
+    environ: Mapping[str, str],
+    options: Mapping[str, Any] | None = None,
+    *,
+    path: str | None = None,
+) -> Any:
+    """Every setting's value: option, else environment, else file, else default.
+
+    Raises ConfigError naming the key (and `path`, for a problem in the file)."""
+    unknown = sorted(str(k) for k in file_values if k not in {s.name for s in SITE_SETTINGS})
+    if unknown:
+        known = ", ".join(s.name for s in SITE_SETTINGS)
+        raise ConfigError(unknown[0], f"unknown key (known keys: {known})", path)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw, where, shown = setting.default, setting.name, None
+        if setting.scope == "site" and setting.name in file_values:
+            raw, shown = file_values[setting.name], path
+        if setting.env in environ:
+            where, shown = f"{setting.name} ({setting.env})", None
+            raw = env_value(setting, environ[setting.env])
+        if options and options.get(setting.name) is not None:
+            raw, where, shown = options[setting.name], setting.flag, None
+        try:
+            values[setting.name] = setting.parse(raw, where)
+        except ConfigError as error:
+            raise ConfigError(error.key, error.message, shown) from None
+    feeds = values["feeds"]
+    if not any(spec.name == DEFAULT_ALL_FEED.name for spec in feeds):
+        all_feed = dataclasses.replace(DEFAULT_ALL_FEED, limit=values["topic_limit"])
+        values["feeds"] = (all_feed, *feeds)
+    return Config(**values)
+
+
+def load(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    required: bool = False,
+) -> Any:
+    """Read and validate the config file plus the environment (and options)."""
+    environ = os.environ if environ is None else environ
+    values = read_config_file(path, required=required) if path is not None else {}
+    return resolve(values, environ, options, path=str(path) if path is not None else None)
+
+
+# --- documentation, all from the tables above -------------------------------------------
+
+
+def default_config_text() -> str:
+    """A fully commented config that loads as exactly the defaults."""
+    lines = [
+        "# feedservice config. Every key is optional; the values below are the defaults.",
+        f"# Each key can also be set by an environment variable {ENV_PREFIX}<KEY>, which",
+        "# wins over this file. Reference: docs/configuration.md",
+    ]
+    for setting in SITE_SETTINGS:
+        if setting.name in {"feeds", "state_dir"}:
+            continue
+        value = yaml.safe_dump({setting.name: setting.default}, default_flow_style=False)
+        lines += ["", f"# {setting.doc}", value.rstrip("\n")]
+    lines += ["", "# Configured feeds; unless one is named 'all', an 'all' feed is added."]
+    lines += [
+        f"#  {'-' if i == 0 else ' '} {s.name}: {s.example or '...'}  # {s.doc}"
+        for i, s in enumerate(FEED_SETTINGS)
+    ]
+    lines.append("feeds: []")
+    return "\n".join(lines) + "\n"
+
+
+def effective_config_text(config: Any) -> str:
+    """The site settings in force (file plus environment) as YAML."""
+    site: dict[str, Any] = {}
+    for setting in SITE_SETTINGS:
+        value = getattr(config, setting.name)
+        if setting.name == "feeds":
+            value = [_plain(dataclasses.asdict(spec)) for spec in value]
+        site[setting.name] = _plain(value)
+    return yaml.safe_dump(site, allow_unicode=True, sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return ALL_TOPICS if value == (ALL_TOPICS,) else [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def docs_tables() -> str:
+    """The settings tables of docs/configuration.md (a test keeps the file in step)."""
+    rows = ["| key | variable | option | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "one per core" if s.name == "workers" else s.default
+        if s.name == "state_dir":
+            default = "$XDG_STATE_HOME/feedservice, else ~/.local/state/feedservice"
+        option = f"`{s.flag}`" if s.option else ""
+        rows.append(f"| `{s.name}` | `{s.env}` | {option} | `{default}` | {s.doc} |")
+    rows += ["", "| feed key | default | example | meaning |", "| --- | --- | --- | --- |"]
+    for s in FEED_SETTINGS:
+        default = "required" if s.name in {"name", "title", "topics"} else f"`{s.default}`"
+        rows.append(f"| `{s.name}` | {default} | `{s.example}` | {s.doc} |")
+    return "\n".join(rows) + "\n"
