@@ -1,8 +1,10 @@
 """Shared fixtures: real seed files in temp dirs, the Flask client, a real server.
 
 Helpers here write seed files the way admins do (YAML front matter between
-`---` lines) and start `feedservice serve` as a subprocess on a free loopback
-port, so tests exercise the same code path users run.
+`---` lines). `make_site` runs the real loader into a store in a temp dir and
+serves it through the real WSGI app (Flask's test client); `start_server` runs
+`feedservice serve` as a subprocess on a free loopback port, so tests exercise
+the same code path users run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from typing import Any
 
 import pytest
 import yaml
+from flask.testing import FlaskClient
+
+from feedservice.http.app import create_app
+from feedservice.runtime.loader import Loader, Reloaded
+from feedservice.runtime.metrics import instrument
+from feedservice.store.db import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -99,6 +107,49 @@ def config_file(tmp_path: Path) -> Path:
     )
 
 
+@dataclass
+class Site:
+    """The loader and a worker's app over one store in a temp dir, in this process."""
+
+    loader: Loader
+    store: Store  # the loader's (writable) store
+    client: FlaskClient  # a worker's app: it reads the store only
+
+    def reload(self) -> Reloaded | None:
+        return self.loader.reload()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+
+def make_site(
+    seeds_dir: Path,
+    config: Path | None,
+    state_dir: Path,
+    *,
+    environ: dict[str, str] | None = None,
+    **options: Any,
+) -> Site:
+    """Load `seeds_dir` with `config` (one reload) and serve the result."""
+    store = Store.in_dir(state_dir)
+    loader = Loader(store, seeds_dir, config, environ=environ or {}, options=options)
+    loader.reload()
+    reader = Store.in_dir(state_dir, writable=False)
+    return Site(loader, store, instrument(create_app(reader), reader).test_client())
+
+
+@pytest.fixture
+def site_factory(tmp_path: Path) -> Callable[..., Site]:
+    """`site_factory(seeds, config, **options)`: each call gets its own state directory."""
+    count = [0]
+
+    def factory(seeds_dir: Path, config: Path | None, **kwargs: Any) -> Site:
+        count[0] += 1
+        return make_site(seeds_dir, config, tmp_path / f"state-{count[0]}", **kwargs)
+
+    return factory
+
+
 def wait_for(check: Callable[[], object], what: str = "condition", timeout: float = 20) -> float:
     """Poll `check` until it is true; return the seconds it took, or fail after `timeout`."""
     started = time.monotonic()
@@ -145,13 +196,18 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server and everything it started (its own process group)."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # a child that outlived it, if any
+        except ProcessLookupError:
+            pass
 
 
 def start_server(
@@ -168,6 +224,8 @@ def start_server(
     port = port or free_port()
     log_path = tmp / f"server-{port}.log"
     environment = {**os.environ, "FEEDSERVICE_BASE_URL": f"http://127.0.0.1:{port}", **(env or {})}
+    if "--state-dir" not in extra_args and "FEEDSERVICE_STATE_DIR" not in environment:
+        extra_args = (*extra_args, "--state-dir", str(tmp / f"state-{port}"))
     command = [
         sys.executable,
         "-m",
@@ -185,7 +243,12 @@ def start_server(
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=REPO
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=REPO,
+            start_new_session=True,  # its own process group: stop() can end all of it
         )
     server = LiveServer(process, port, log_path)
     deadline = time.monotonic() + 30
@@ -194,9 +257,11 @@ def start_server(
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
         try:
             health = server.health()
-            if wait_articles is None or health["articles"] >= wait_articles:
+            if health.get("generation") and (
+                wait_articles is None or health["articles"] >= wait_articles
+            ):
                 return server
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.1)
     server.stop()

@@ -7,13 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import article_fields, write_seed
+from conftest import Site, article_fields, write_seed
 from consumers import read_feed
 from flask.testing import FlaskClient
 from lxml import etree
-
-from feedservice.service import Service
-from feedservice.web import create_app
 
 TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -23,16 +20,16 @@ TYPES = {
 
 
 @pytest.fixture
-def service(seeds: Path, config_file: Path) -> Service:
+def site(seeds: Path, config_file: Path, site_factory) -> Site:
     write_seed(seeds, "1.md", **article_fields(1, topics=["AI", "Machine Learning"]))
     write_seed(seeds, "2.md", **article_fields(2, topics=["AI in Autos"]))
     write_seed(seeds, "draft.md", **article_fields(3, published=False, topics=["Secret Topic"]))
-    return Service(seeds, config_file)
+    return site_factory(seeds, config_file)
 
 
 @pytest.fixture
-def client(service: Service) -> FlaskClient:
-    return create_app(service).test_client()
+def client(site: Site) -> FlaskClient:
+    return site.client
 
 
 @pytest.mark.parametrize("path", ["/topics/ai", "/topics/ai-in-autos", "/feeds/ml", "/feeds/all"])
@@ -171,14 +168,23 @@ def test_healthz(client: FlaskClient) -> None:
     assert health["last_reload"].endswith("Z") and health["last_reload_duration_ms"] >= 0
 
 
-def test_feeds_are_rendered_once_per_snapshot(
-    service: Service, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+def test_feeds_are_rendered_once_per_generation(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import feedservice.documents as documents
+    """Page 1 comes from the store as the loader rendered it; a worker never renders it."""
+    import feedservice.render.documents as documents
 
     def fail(*args: object) -> bytes:
         raise AssertionError("a request re-rendered a feed")
 
-    monkeypatch.setattr(documents, "render", fail)
+    for fmt in ("rss", "atom", "json", "html"):
+        monkeypatch.setitem(documents.RENDERERS, fmt, fail)
     for _ in range(3):
         assert client.get("/topics/ai.rss").status_code == 200
+        assert client.get("/topics/ai/").status_code == 200
+
+
+def test_405_carries_allow(client: FlaskClient) -> None:
+    response = client.post("/topics/ai.rss")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
