@@ -14,123 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
+from feedservice.settings import values as v
+from feedservice.settings.values import ALL_TOPICS, ConfigError
+
 ENV_PREFIX = "FEEDSERVICE_"
-ALL_TOPICS = "*"
 MAX_LIMIT = 1000
 MAX_CONFIG_BYTES = 1 << 20
 MAX_ENV_CHARS = 65536
-_FEED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
-
-
-class ConfigError(Exception):
-    """A bad setting; `key` names it the way an admin writes it (`feeds[vision].limit`)."""
-
-    def __init__(self, key: str, message: str, path: str | None = None) -> None:
-        self.key, self.message, self.path = key, message, path
-        super().__init__(f"{path}: {key}: {message}" if path else f"{key}: {message}")
-
-
-# --- value types: each turns a value from YAML (or from text, for the environment and
-# the command line) into the setting's value, or raises ConfigError naming the key ---------
-
-
-def _text(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(key, "must be a non-empty string")
-    if len(value) > 1000:
-        raise ConfigError(key, "must be at most 1000 characters")
-    return " ".join(value.split())
-
-
-def _optional_text(value: Any, key: str) -> str | None:
-    return None if value is None else _text(value, key)
-
-
-def _url(value: Any, key: str) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(key, f"must be an absolute http(s) URL, got {value!r}")
-    return value
-
-
-def _base_url(value: Any, key: str) -> str:
-    return _url(value, key).rstrip("/")
-
-
-def _optional_url(value: Any, key: str) -> str | None:
-    return None if value in (None, "") else _url(value, key)
-
-
-def _language(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
-        raise ConfigError(key, f"must be a language tag such as 'en' or 'en-GB', got {value!r}")
-    return value
-
-
-def _path(value: Any, key: str) -> Path:
-    if not isinstance(value, str | Path) or not str(value).strip():
-        raise ConfigError(key, "must be a path")
-    return Path(os.path.expanduser(str(value)))
-
-
-def _integer(low: int, high: int) -> Callable[[Any, str], int]:
-    def parse(value: Any, key: str) -> int:
-        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
-            value = int(value)  # from the environment or the command line
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be a whole number, got {str(value)[:80]!r}")
-        if not low <= value <= high:
-            raise ConfigError(key, f"must be between {low} and {high}, got {str(value)[:80]}")
-        return value
-
-    return parse
-
-
-def _optional_integer(value: Any, key: str) -> int | None:
-    return None if value is None else _integer(-(10**9), 10**9)(value, key)
-
-
-def _choice(*choices: str) -> Callable[[Any, str], str]:
-    def parse(value: Any, key: str) -> str:
-        if value not in choices:
-            raise ConfigError(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return str(value)
-
-    return parse
-
-
-def _topics(required: bool) -> Callable[[Any, str], tuple[str, ...]]:
-    def parse(value: Any, key: str) -> tuple[str, ...]:
-        if value is None:
-            if required:
-                raise ConfigError(key, "is required (a list of topic names, or '*' for all)")
-            return ()
-        if value == ALL_TOPICS:
-            return (ALL_TOPICS,)
-        if not isinstance(value, list) or not value:
-            raise ConfigError(key, "must be a non-empty list of topic names")
-        for topic in value:
-            if not isinstance(topic, str) or not topic.strip():
-                raise ConfigError(key, f"topic names must be non-empty strings, got {topic!r}")
-        return tuple(topic.strip() for topic in value)
-
-    return parse
-
-
-def _feed_name(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not _FEED_NAME.fullmatch(value):
-        raise ConfigError(key, "must be lowercase letters, digits, '-' or '_' (at most 64)")
-    return value
 
 
 @dataclass(frozen=True)
@@ -140,7 +37,7 @@ class Setting:
 
     name: str
     default: Any
-    parse: Callable[[Any, str], Any]
+    parse: Any  # (value, key) -> the setting's value; raises ConfigError
     doc: str
     example: str = ""
     scope: str = "site"
@@ -163,26 +60,26 @@ def _default_state_dir() -> str:
 
 # The keys of one entry of `feeds:` (name and title are required).
 FEED_SETTINGS = (
-    Setting("name", None, _feed_name, "The feed's URL name, unique.", "ml"),
-    Setting("title", None, _text, "The feed's title.", "Machine learning"),
-    Setting("description", None, _optional_text, "The description (default: the title).", ""),
+    Setting("name", None, v.feed_name, "The feed's URL name, unique.", "ml"),
+    Setting("title", None, v.text, "The feed's title.", "Machine learning"),
+    Setting("description", None, v.optional_text, "The description (default: the title).", ""),
     Setting(
         "topics",
         None,
-        _topics(required=True),
+        v.topics(required=True),
         "Articles with any of these topics, compared by slug (`AI` matches `ai`); "
         '`"*"` carries every article.',
         "[Machine Learning, AI]",
     ),
-    Setting("exclude_topics", None, _topics(required=False), "Leaves out these topics.", ""),
+    Setting("exclude_topics", None, v.topics(required=False), "Leaves out these topics.", ""),
     Setting(
         "min_quality",
         None,
-        _optional_integer,
+        v.optional_integer,
         "Leaves out articles whose `quality` is lower (a missing quality counts as 0).",
         "60",
     ),
-    Setting("limit", 50, _integer(1, MAX_LIMIT), f"Items per page, 1-{MAX_LIMIT}.", "20"),
+    Setting("limit", 50, v.integer(1, MAX_LIMIT), f"Items per page, 1-{MAX_LIMIT}.", "20"),
 )
 FeedSpec = dataclasses.make_dataclass(
     "FeedSpec",
@@ -195,11 +92,12 @@ DEFAULT_ALL_FEED = FeedSpec(
     title="All articles",
     description="Every published article, newest first.",
     topics=(ALL_TOPICS,),
+    exclude_topics=(),
 )
 
 
 def _feeds(value: Any, key: str) -> tuple[Any, ...]:
-    if value is None:
+    if value is None or value == ():
         return ()
     if not isinstance(value, list):
         raise ConfigError(key, "must be a list of feeds")
@@ -226,21 +124,21 @@ def _feeds(value: Any, key: str) -> tuple[Any, ...]:
 
 
 SETTINGS = (
-    Setting("title", "feedservice", _text, "Names the site in every feed and page.", "Acme feeds"),
-    Setting("description", "Articles by topic", _text, "Shown on the index page.", "What we read"),
+    Setting("title", "feedservice", v.text, "Names the site in every feed and page.", "Acme feeds"),
+    Setting("description", "Articles by topic", v.text, "Shown on the index page.", "What we read"),
     Setting(
         "base_url",
         "http://127.0.0.1:8080",
-        _base_url,
+        v.base_url,
         "The public address readers use; every absolute URL (self links, paging, OPML, "
         "redirects) is built on it. A trailing `/` is dropped.",
         "https://feeds.example.com",
     ),
-    Setting("language", "en", _language, "The feeds' language tag.", "en-GB"),
+    Setting("language", "en", v.language, "The feeds' language tag.", "en-GB"),
     Setting(
         "reload_interval",
         60,
-        _integer(1, 86400),
+        v.integer(1, 86400),
         "Seconds between re-reads of the seeds and this file; also the feeds' "
         "`Cache-Control: max-age` and RSS `ttl`.",
         "30",
@@ -249,21 +147,21 @@ SETTINGS = (
     Setting(
         "topic_limit",
         50,
-        _integer(1, MAX_LIMIT),
+        v.integer(1, MAX_LIMIT),
         f"Items per page of every topic feed and of the implicit `all` feed, 1-{MAX_LIMIT}.",
         "100",
     ),
     Setting(
         "websub_hub",
         None,
-        _optional_url,
+        v.optional_url,
         "A WebSub hub to advertise in the feeds and to ping when feeds change; none if unset.",
         "https://hub.example.com/",
     ),
     Setting(
         "state_dir",
         _default_state_dir(),
-        _path,
+        v.path,
         "Where the store lives (one SQLite database, WAL mode): every seed file's parse, "
         "its last good version, the feeds and their rendered documents. One service per "
         "directory; safe to delete while stopped (the next start parses everything again).",
@@ -272,12 +170,19 @@ SETTINGS = (
     ),
     Setting("feeds", (), _feeds, "Configured feeds (the keys below).", "see below"),
     Setting(
-        "seeds_dir", "seeds", _path, "The seed directory.", "/srv/seeds", "command", True, "--seeds"
+        "seeds_dir",
+        "seeds",
+        v.path,
+        "The seed directory.",
+        "/srv/seeds",
+        "command",
+        True,
+        "--seeds",
     ),
     Setting(
         "config_file",
         "config/feeds.yaml",
-        _path,
+        v.path,
         "The config file. Only this default may be missing (then every default applies); "
         "a file named by `--config` or the environment must exist.",
         "/etc/feedservice/feeds.yaml",
@@ -285,12 +190,12 @@ SETTINGS = (
         True,
         "--config",
     ),
-    Setting("host", "127.0.0.1", _text, "Address to listen on.", "0.0.0.0", "command", True),
-    Setting("port", 8080, _integer(1, 65535), "Port to listen on.", "8080", "command", True),
+    Setting("host", "127.0.0.1", v.text, "Address to listen on.", "0.0.0.0", "command", True),
+    Setting("port", 8080, v.integer(1, 65535), "Port to listen on.", "8080", "command", True),
     Setting(
         "workers",
         os.cpu_count() or 1,
-        _integer(1, 64),
+        v.integer(1, 64),
         "Serving processes (default: one per core). They hold no catalog: each answers "
         "from the store's newest generation.",
         "4",
@@ -300,7 +205,7 @@ SETTINGS = (
     Setting(
         "log_format",
         "text",
-        _choice("text", "json"),
+        v.choice("text", "json"),
         "`json`: one JSON object per line, granian's lines included.",
         "json",
         "command",
@@ -309,7 +214,7 @@ SETTINGS = (
     Setting(
         "log_level",
         "info",
-        _choice("debug", "info", "warning", "error"),
+        v.choice("debug", "info", "warning", "error"),
         "The least severe level logged.",
         "warning",
         "command",
@@ -437,62 +342,29 @@ def load(
     return resolve(values, environ, options, path=str(path) if path is not None else None)
 
 
-# --- documentation, all from the tables above -------------------------------------------
+from feedservice.settings.docs import (  # noqa: E402  (they read the tables above)
+    default_config_text,
+    docs_tables,
+    effective_config_text,
+)
 
-
-def default_config_text() -> str:
-    """A fully commented config that loads as exactly the defaults."""
-    lines = [
-        "# feedservice config. Every key is optional; the values below are the defaults.",
-        f"# Each key can also be set by an environment variable {ENV_PREFIX}<KEY>, which",
-        "# wins over this file. Reference: docs/configuration.md",
-    ]
-    for setting in SITE_SETTINGS:
-        if setting.name in {"feeds", "state_dir"}:
-            continue
-        value = yaml.safe_dump({setting.name: setting.default}, default_flow_style=False)
-        lines += ["", f"# {setting.doc}", value.rstrip("\n")]
-    lines += ["", "# Configured feeds; unless one is named 'all', an 'all' feed is added."]
-    lines += [
-        f"#  {'-' if i == 0 else ' '} {s.name}: {s.example or '...'}  # {s.doc}"
-        for i, s in enumerate(FEED_SETTINGS)
-    ]
-    lines.append("feeds: []")
-    return "\n".join(lines) + "\n"
-
-
-def effective_config_text(config: Any) -> str:
-    """The site settings in force (file plus environment) as YAML."""
-    site: dict[str, Any] = {}
-    for setting in SITE_SETTINGS:
-        value = getattr(config, setting.name)
-        if setting.name == "feeds":
-            value = [_plain(dataclasses.asdict(spec)) for spec in value]
-        site[setting.name] = _plain(value)
-    return yaml.safe_dump(site, allow_unicode=True, sort_keys=False)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return ALL_TOPICS if value == (ALL_TOPICS,) else [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def docs_tables() -> str:
-    """The settings tables of docs/configuration.md (a test keeps the file in step)."""
-    rows = ["| key | variable | option | default | meaning |", "| --- | --- | --- | --- | --- |"]
-    for s in SETTINGS:
-        default = "one per core" if s.name == "workers" else s.default
-        if s.name == "state_dir":
-            default = "$XDG_STATE_HOME/feedservice, else ~/.local/state/feedservice"
-        option = f"`{s.flag}`" if s.option else ""
-        rows.append(f"| `{s.name}` | `{s.env}` | {option} | `{default}` | {s.doc} |")
-    rows += ["", "| feed key | default | example | meaning |", "| --- | --- | --- | --- |"]
-    for s in FEED_SETTINGS:
-        default = "required" if s.name in {"name", "title", "topics"} else f"`{s.default}`"
-        rows.append(f"| `{s.name}` | {default} | `{s.example}` | {s.doc} |")
-    return "\n".join(rows) + "\n"
+__all__ = [
+    "ALL_TOPICS",
+    "DEFAULT_ALL_FEED",
+    "FEED_SETTINGS",
+    "SETTINGS",
+    "SITE_SETTINGS",
+    "Config",
+    "ConfigError",
+    "FeedSpec",
+    "Setting",
+    "by_name",
+    "config_source",
+    "default_config_text",
+    "docs_tables",
+    "effective_config_text",
+    "load",
+    "load_yaml",
+    "read_config_file",
+    "resolve",
+]

@@ -1,0 +1,114 @@
+"""What a reload writes besides the files: feed membership and the rendered documents.
+
+Both are written as the difference from what the store already holds, so a one-file
+change rewrites only the members and re-renders only the documents it touches.
+Page 1 of every feed (each format and its HTML page), the index and the OPML lists
+are rendered here, inside the reload's transaction; later pages are rendered on
+request by the workers, from the committed generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from feedservice.catalog import Catalog, Entry, Feed
+from feedservice.http import urls
+from feedservice.render.documents import render_feed_route, render_listing
+from feedservice.store.db import Generation, Store, Writer
+
+LISTINGS = (
+    urls.Route("index"),
+    *(
+        urls.Route("opml", which, "", fmt)
+        for which in ("feeds", "topics")
+        for fmt in urls.OPML_FORMATS
+    ),
+)
+
+
+def write_feeds(
+    tx: Writer, old: dict[str, Feed], catalog: Catalog, ids: dict[str, int]
+) -> list[str]:
+    """Feed settings and members, as the difference from `old`; the changed feeds' keys."""
+    changed = []
+    for position, (key, feed) in enumerate(catalog.feeds.items()):
+        before = old.get(key)
+        if before is not None and before.entries == feed.entries and before.meta() == feed.meta():
+            continue
+        changed.append(key)
+        tx.put_feed(key, {**feed.meta(), "position": position})
+        now = {(e.sort, e.identity): ids[e.source] for e in feed.entries}
+        then = {
+            (e.sort, e.identity): ids.get(e.source, -1) for e in (before.entries if before else ())
+        }
+        tx.remove_members(key, [k for k in then if k not in now])
+        tx.add_members(key, [(*k, v) for k, v in now.items() if then.get(k) != v])
+    for key in old:
+        if key not in catalog.feeds:
+            tx.delete_feed(key)
+            changed.append(key)
+    return changed
+
+
+def stored_feeds(store: Store, paths: dict[int, str], entries: dict[str, Entry]) -> dict[str, Feed]:
+    """The feeds as the store holds them: what a fresh loader compares its first catalog to."""
+    members: dict[str, list[Entry]] = {}
+    rows = store.reader().execute("SELECT feed, sort, identity, file FROM members ORDER BY 1, 2, 3")
+    for feed, sort, identity, file in rows:
+        entry = entries.get(paths.get(file, ""))
+        members.setdefault(feed, []).append(entry or Entry("", identity, sort, (), None, False, ""))
+    return {
+        f"{meta['kind']}/{meta['name']}": Feed(
+            meta["kind"],
+            meta["name"],
+            meta["title"],
+            meta["description"],
+            meta["limit"],
+            tuple(members.get(f"{meta['kind']}/{meta['name']}", ())),
+        )
+        for meta in store.feeds()
+    }
+
+
+def render_documents(
+    store: Store,
+    tx: Writer,
+    catalog: Catalog,
+    generation: Generation,
+    fingerprints: dict[str, str],
+    newest_change: datetime,
+) -> tuple[dict[str, str], int]:
+    """Render every document whose inputs changed since `fingerprints` (what the store
+    holds), drop those of feeds that are gone; returns the new fingerprints and how many
+    feeds were re-rendered."""
+    wanted: dict[str, str] = {}
+    rendered = 0
+    for feed in catalog.feeds.values():
+        fingerprint = feed.fingerprint(1, generation.site, catalog.newest)
+        routes = [urls.Route("feed", feed.kind, feed.name, fmt) for fmt in urls.FORMATS]
+        routes.append(urls.Route("page", feed.kind, feed.name))
+        stale = [route for route in routes if fingerprints.get(route.key) != fingerprint]
+        for route in routes:
+            wanted[route.key] = fingerprint
+        for route in stale:
+            document = render_feed_route(store, generation, route, fingerprint)
+            assert document is not None  # page 1 of a feed that exists
+            tx.put_document(route.key, document)
+        rendered += bool(stale)
+    inputs = [
+        generation.site,
+        store.feeds(),
+        generation.summary["articles"],
+        newest_change.isoformat(),
+    ]
+    text = json.dumps(inputs, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
+    fingerprint = hashlib.blake2b(text).hexdigest()[:32]
+    for route in LISTINGS:
+        wanted[route.key] = fingerprint
+        if fingerprints.get(route.key) != fingerprint:
+            document = render_listing(store, generation, route, newest_change, fingerprint)
+            tx.put_document(route.key, document)
+    tx.delete_documents([key for key in fingerprints if key not in wanted])
+    return wanted, rendered

@@ -1,0 +1,103 @@
+"""What the loader keeps of each seed file, and how a new parse of it changes that.
+
+A file's row holds its stamp, its problems and the article it gives: its new one, or,
+when a good file turns bad (often a half-written save), its last good one, `carried`
+until the file is fixed or deleted. Each article's `updated` time is when the store
+first saw its published content: its publish time when the store first meets it, the
+reload's time after an edit, and unchanged by a rename or an edit that changes nothing
+published (a comment, `secured`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from feedservice.catalog import Catalog, Entry
+from feedservice.ingest.problem import Problem
+from feedservice.runtime.parsing import ParseResult
+from feedservice.store.db import FileRow
+
+Seen = dict[tuple[str, str], int]  # (identity, revision) -> its updated time, in µs
+
+
+def entry_of_row(row: FileRow) -> Entry:
+    return Entry(
+        row.path,
+        row.identity or "",
+        row.sort or 0,
+        row.topics,
+        row.quality,
+        row.draft,
+        row.revision or "",
+    )
+
+
+def seen_before(rows: Iterable[FileRow]) -> Seen:
+    """The published content these rows hold, with when it was first seen."""
+    return {
+        (row.identity, row.revision): row.updated
+        for row in rows
+        if row.identity and row.revision and row.updated is not None
+    }
+
+
+def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -> FileRow:
+    """The file's new row: its new article, or its last good one if it turned bad."""
+    problems = [problem.as_dict() for problem in result.problems]
+    stamp = result.stamp or b""
+    entry = result.entry
+    if entry is None:
+        if old is not None and old.identity is not None:  # keep serving the last good version
+            return replace(old, stamp=stamp, problems=problems, carried=True)
+        return FileRow(
+            0, result.path, stamp, problems, False, None, None, (), None, False, None, None
+        )
+    if old is not None and old.revision == entry.revision and old.updated is not None:
+        updated = old.updated  # the same published content: not an update
+    elif (entry.identity, entry.revision) in seen:
+        updated = seen[(entry.identity, entry.revision)]  # moved, renamed or duplicated
+    elif old is not None and old.identity == entry.identity:
+        updated = int(now * 1_000_000)  # an edit: readers see it as an update now
+    else:
+        updated = -entry.sort  # new to the store: as it was published
+    return FileRow(
+        0,
+        result.path,
+        stamp,
+        problems,
+        False,
+        entry.identity,
+        entry.sort,
+        entry.topics,
+        entry.quality,
+        entry.draft,
+        entry.revision,
+        updated,
+    )
+
+
+def all_problems(rows: Iterable[FileRow], scan: list[Problem], catalog: Catalog) -> list[Problem]:
+    """Every finding, sorted: the scan's, each file's and the catalog's (duplicates)."""
+    found = list(scan)
+    for row in rows:
+        for data in row.problems:
+            problem = Problem.from_dict(data)
+            if row.carried and problem.fatal:
+                message = problem.message + "; serving the last good version"
+                problem = Problem(problem.source, problem.field, message, problem.line)
+            found.append(problem)
+    found.extend(catalog.warnings)
+    found.sort(key=lambda problem: (problem.source, problem.field, problem.message))
+    return found
+
+
+def newest_change(catalog: Catalog, files: dict[str, FileRow], now: float) -> datetime:
+    """The newest publish or update time of any published article, never later than now:
+    the Last-Modified of the index and the OPML lists."""
+    newest = 0
+    for entry in catalog.articles:
+        row = files.get(entry.source)
+        newest = max(newest, -entry.sort, (row.updated or 0) if row else 0)
+    return min(datetime.fromtimestamp(newest / 1e6, UTC), datetime.fromtimestamp(now, UTC))
