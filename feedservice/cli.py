@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     shown = config.add_mutually_exclusive_group(required=True)
     shown.add_argument("--print-defaults", action="store_true", help="a commented default config")
     shown.add_argument("--print-effective", action="store_true", help="the config in force")
+    shown.add_argument(
+        "--print-docs", action="store_true", help="the settings tables of docs/configuration.md"
+    )
     build = commands.add_parser("build", help="write every feed, page and list to a directory")
     _add_options(build, (*COMMON, "state_dir"))
     build.add_argument("--out", type=Path, required=True, help="output directory")
@@ -250,6 +253,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     if args.print_defaults:
         sys.stdout.write(settings.default_config_text())
+    elif args.print_docs:
+        sys.stdout.write(settings.docs_tables())
     else:
         sys.stdout.write(settings.effective_config_text(load_config(args)[0]))
     return EXIT_OK

@@ -27,10 +27,6 @@ def stamp_of(info: os.stat_result) -> Stamp:
     return _STAMP.pack(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
-def stamp_mtime(stamp: Stamp) -> float:
-    return _STAMP.unpack(stamp)[1] / 1e9
-
-
 def scan(root: str | os.PathLike[str]) -> tuple[dict[str, Stamp], list[Problem]]:
     """Every seed file under `root` (recursively) with its stamp, and what could not be read.
 

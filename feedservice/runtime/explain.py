@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedservice.http import urls
 from feedservice.ingest.article import Article, from_record, parse_seed
 from feedservice.ingest.clean import canonical_identity, clean_url
 from feedservice.ingest.files import SEED_SUFFIXES, read_seed
@@ -170,8 +171,8 @@ def explain_source(loader: Loader, source: str) -> Explanation:
     for feed in catalog.feeds.values():
         if entry in feed.entries:
             page = feed.entries.index(entry) // feed.limit + 1
-            path = f"/{feed.kind}/{feed.name}"
-            url = f"{base_url}{path}.atom"
+            path = urls.page_path(feed.kind, feed.name)
+            url = base_url + urls.feed_path(feed.kind, feed.name, "atom")
             base.feeds.append(
                 {
                     "kind": feed.kind,

@@ -183,6 +183,7 @@ def nginx_locations() -> str:
     types = "\n".join(f"        {mime} {ext};" for ext, mime in EXTRA_TYPES.items())
     charset_types = " ".join(mime for mime in EXTRA_TYPES.values() if mime != "text/html")
     feed = f"^/({'|'.join(urls.KINDS)})/({urls.NAME})"
+    formats = "|".join(urls.FORMATS)
     return f"""    types {{
 {types}
     }}
@@ -195,7 +196,7 @@ def nginx_locations() -> str:
     location = /{MARKER} {{ return 404; }}
     location / {{
         if ($arg_page ~ "^([2-9]|[1-9][0-9]+)$") {{
-            rewrite "{feed}\\.(rss|atom|json)$" /$1/$2/page-$arg_page.$3 break;
+            rewrite "{feed}\\.({formats})$" /$1/$2/page-$arg_page.$3 break;
             rewrite "{feed}/$" /$1/$2/page-$arg_page.html break;
         }}
         if ($arg_format = rss) {{

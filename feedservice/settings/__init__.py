@@ -62,7 +62,9 @@ def _default_state_dir() -> str:
 FEED_SETTINGS = (
     Setting("name", None, v.feed_name, "The feed's URL name, unique.", "ml"),
     Setting("title", None, v.text, "The feed's title.", "Machine learning"),
-    Setting("description", None, v.optional_text, "The description (default: the title).", ""),
+    Setting(
+        "description", None, v.optional_text, "The description (default: the title).", "ML news"
+    ),
     Setting(
         "topics",
         None,
@@ -71,7 +73,9 @@ FEED_SETTINGS = (
         '`"*"` carries every article.',
         "[Machine Learning, AI]",
     ),
-    Setting("exclude_topics", None, v.topics(required=False), "Leaves out these topics.", ""),
+    Setting(
+        "exclude_topics", None, v.topics(required=False), "Leaves out these topics.", "[Sponsored]"
+    ),
     Setting(
         "min_quality",
         None,

@@ -58,13 +58,20 @@ def docs_tables() -> str:
     """The settings tables of docs/configuration.md (a test keeps the file in step)."""
     rows = ["| key | variable | option | default | meaning |", "| --- | --- | --- | --- | --- |"]
     for s in SETTINGS:
-        default = "one per core" if s.name == "workers" else s.default
-        if s.name == "state_dir":
-            default = "$XDG_STATE_HOME/feedservice, else ~/.local/state/feedservice"
+        default = _shown(s.default)
+        if s.name == "workers":
+            default = "one per core"
+        elif s.name == "state_dir":
+            default = "`$XDG_STATE_HOME/feedservice`, else `~/.local/state/feedservice`"
         option = f"`{s.flag}`" if s.option else ""
-        rows.append(f"| `{s.name}` | `{s.env}` | {option} | `{default}` | {s.doc} |")
+        rows.append(f"| `{s.name}` | `{s.env}` | {option} | {default} | {s.doc} |")
     rows += ["", "| feed key | default | example | meaning |", "| --- | --- | --- | --- |"]
     for s in FEED_SETTINGS:
-        default = "required" if s.name in {"name", "title", "topics"} else f"`{s.default}`"
-        rows.append(f"| `{s.name}` | {default} | `{s.example}` | {s.doc} |")
+        default = "required" if s.name in {"name", "title", "topics"} else _shown(s.default)
+        example = f"`{s.name}: {s.example}`" if s.example else ""
+        rows.append(f"| `{s.name}` | {default} | {example} | {s.doc} |")
     return "\n".join(rows) + "\n"
+
+
+def _shown(value: Any) -> str:
+    return "none" if value in (None, ()) else f"`{value}`"
