@@ -152,9 +152,10 @@ class FastPath:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        if method == "GET" or method == "HEAD":
+        path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+        if (method == "GET" or method == "HEAD") and len(path) + len(query) < MAX_TARGET_BYTES:
             try:
-                route = urls.parse(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+                route = urls.parse(path, query)
                 found = route and answer(self.source, route, method, _EnvironHeaders(environ))
             except HTTPException:
                 found = None

@@ -9,6 +9,7 @@ the weak comparison, takes precedence over `If-Modified-Since`).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -18,11 +19,22 @@ from werkzeug.sansio.http import is_resource_modified
 from feedservice.store.db import Document
 
 Headers = list[tuple[str, str]]
+# RFC 9110 §13.1.2: "*" or a list of entity-tags. Werkzeug takes bare words as tags too, so a
+# malformed If-None-Match would hide If-Modified-Since; RFC 9110 says to ignore it instead.
+_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_IF_NONE_MATCH = re.compile(rf"[ \t]*(?:\*|{_ETAG}(?:[ \t]*,[ \t]*{_ETAG})*)[ \t]*")
 
 
 @functools.lru_cache(maxsize=1024)  # pollers send the same few values over and over
 def accepts_gzip(accept_encoding: str | None) -> bool:
     return bool(accept_encoding) and parse_accept_header(accept_encoding).quality("gzip") > 0
+
+
+def _well_formed(if_none_match: str | None) -> str | None:
+    """The header if it is a well-formed If-None-Match, else None (ignored)."""
+    if if_none_match is None or _IF_NONE_MATCH.fullmatch(if_none_match) is None:
+        return None
+    return if_none_match
 
 
 def respond(
@@ -41,7 +53,7 @@ def respond(
         ("Access-Control-Allow-Origin", "*"),
     ]
     modified = is_resource_modified(
-        http_if_none_match=headers.get("If-None-Match"),
+        http_if_none_match=_well_formed(headers.get("If-None-Match")),
         http_if_modified_since=headers.get("If-Modified-Since"),
         etag=etag,
         last_modified=last_modified,

@@ -149,17 +149,36 @@ def article_from_front_matter(front: FrontMatter, source: str, secrets: list[str
 # --- the stored form -----------------------------------------------------------------------
 
 
+def record_text(article: Article) -> str:
+    """The article as the store keeps it: JSON of every field but `source` (the file's path,
+    kept beside it), so the same published content gives the same text wherever it lives."""
+    record = to_record(article)
+    del record["source"]
+    return json.dumps(record, ensure_ascii=False)
+
+
+def from_record_text(text: str, source: str) -> Article:
+    return from_record(Article, {**json.loads(text), "source": source})
+
+
+def revision(text: str) -> str:
+    """A digest of a record: equal revisions, equal published content."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
 def to_record(value: Any) -> Any:
     """A dataclass tree as JSON-able values; fields at their default are left out."""
-    if is_dataclass(value):
-        return {
-            f.name: to_record(getattr(value, f.name))
-            for f in fields(value)
-            if getattr(value, f.name) != f.default
-        }
-    if isinstance(value, tuple | list):
+    found = _fields(value.__class__)
+    if found is not None:
+        record = {}
+        for name, default in found:
+            item = getattr(value, name)
+            if item != default:
+                record[name] = to_record(item)
+        return record
+    if value.__class__ is tuple or value.__class__ is list:
         return [to_record(item) for item in value]
-    if isinstance(value, datetime):
+    if value.__class__ is datetime:
         return value.isoformat()
     return value
 
@@ -170,11 +189,10 @@ def from_record(cls: type, data: dict[str, Any]) -> Any:
     return cls(**{name: _decode(hints[name], value) for name, value in data.items()})
 
 
-def revision(record: dict[str, Any]) -> str:
-    """A digest of everything an article publishes: equal revisions, equal output."""
-    published = {key: value for key, value in record.items() if key != "source"}
-    text = json.dumps(published, sort_keys=True, ensure_ascii=False)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...] | None:
+    """(name, default) of a dataclass's fields; None for any other type."""
+    return tuple((f.name, f.default) for f in fields(cls)) if is_dataclass(cls) else None
 
 
 @functools.cache

@@ -33,6 +33,11 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SLUG_SEPARATORS = re.compile(r"[^a-z0-9]+")
+# A URL clean_url returns unchanged: lower-case http(s), a plain host (no userinfo, port,
+# IPv6 or escapes), then only characters quote() keeps, and no `%`.
+_CLEAN_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?:[/?#][" + re.escape(_URL_SAFE.replace("%", "")) + r"]*)?"
+)
 # Repair encoding damage only: keep curly quotes, ligatures and full-width forms as written.
 _FTFY_REPAIR_ONLY = ftfy.TextFixerConfig(
     explain=False,
@@ -88,6 +93,8 @@ def clean_url(value: Any) -> str:
     """An absolute http(s) URL, percent-encoding only characters illegal in URLs.
 
     Raises ValueError for anything else (relative, `javascript:`, `data:`, ...)."""
+    if value.__class__ is str and len(value) <= MAX_URL_CHARS and _CLEAN_URL.fullmatch(value):
+        return value  # already clean: what the checks below would return (most links)
     if not isinstance(value, str):
         raise ValueError(f"must be a URL, got {type_name(value)}")
     # Browsers (WHATWG URL) drop tabs and newlines anywhere in a URL: drop them first,

@@ -15,14 +15,13 @@ from typing import Any
 
 import ftfy
 import yaml
-from yaml.constructor import SafeConstructor
 
+from feedservice.ingest import yamlload
 from feedservice.ingest.problem import Problem
 
 MAX_YAML_DEPTH = 64
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 50_000  # a real seed has ~100 values
-MAX_NUMBER_CHARS = 100  # longer "numbers" and "dates" stay text
 _SMALL_YAML = 64 * 1024  # below this, a document cannot hold MAX_YAML_NODES values
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
 # What YAML 1.1 does not allow in a stream (C0 except tab and line breaks, C1 except NEL,
@@ -33,30 +32,6 @@ _OPENER_BYTES = bytes.maketrans(
     b"{?\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x00\xc2\xe1\xe2\xe3", b"[-" + b" " * 14
 )
 _DEEP_INDENT = "\n" + " " * MAX_YAML_DEPTH
-
-
-class SafeLoader(yaml.CSafeLoader):  # type: ignore[misc]
-    """libyaml's safe loader, except that an unrepresentable number or date (`2021-13-45`,
-    a 5,000-digit integer, a long `1:1:1:...`) stays text, so the field check names it."""
-
-
-def _scalar_or_text(construct: Any) -> Any:
-    def constructor(loader: Any, node: Any) -> Any:
-        if isinstance(node.value, str) and len(node.value) > MAX_NUMBER_CHARS:
-            return loader.construct_scalar(node)
-        try:
-            return construct(loader, node)
-        except (ValueError, OverflowError):
-            return loader.construct_scalar(node)
-
-    return constructor
-
-
-for _tag in ("int", "float", "timestamp"):
-    SafeLoader.add_constructor(
-        f"tag:yaml.org,2002:{_tag}",
-        _scalar_or_text(getattr(SafeConstructor, f"construct_yaml_{_tag}")),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +66,7 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
             raise Problem(source, "(encoding)", "binary data (NUL bytes); seeds must be UTF-8")
         raise Problem(source, "(front matter)", "file must start with a '---' line", 1)
     start = opening.end() + 1
-    closing = _DELIMITER.search(data, start)
+    closing = _closing_delimiter(data, start)
     if closing is None:
         raise Problem(source, "(front matter)", "no closing '---' line", 1)
     raw = data[start : closing.start()]
@@ -110,10 +85,21 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
     return FrontMatter(loaded, text, first_line, data[closing.end() + 1 :], repairs)
 
 
+def _closing_delimiter(data: bytes, start: int) -> re.Match[bytes] | None:
+    """`_DELIMITER.search(data, start)`, without running the regex at every position."""
+    position = data.find(b"\n---", start - 1)
+    while position >= 0:
+        found = _DELIMITER.match(data, position + 1)
+        if found is not None:
+            return found
+        position = data.find(b"\n---", position + 1)
+    return None
+
+
 def _repair(text: str, source: str, first_line: int) -> tuple[str, tuple[Problem, ...]]:
     """Text YAML accepts: mojibake that carries C1 controls repaired, other controls dropped."""
-    if _NOT_YAML.search(text) is None:
-        return text, ()
+    if text.replace("\n", "").replace("\t", "").isprintable() or _NOT_YAML.search(text) is None:
+        return text, ()  # (the first test is a quick one: printable text is fine)
     lines = text.split("\n")
     repairs = []
     for number, line in enumerate(lines):
@@ -130,7 +116,7 @@ def load_yaml_document(text: str, source: str, first_line: int = 2) -> Any:
     """`yaml.load(text, SafeLoader)`, bounded; errors become Problems with the file line."""
     refuse_yaml_bombs(text, source, first_line)
     try:
-        return yaml.load(text, Loader=SafeLoader)
+        return yamlload.load(text)
     except yaml.YAMLError as error:
         raise _yaml_problem(error, source, first_line) from None
     except RecursionError:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from feedservice.http.urls import Route
-from feedservice.ingest.article import Article, from_record
+from feedservice.ingest.article import from_record_text
 from feedservice.render import atom, html, jsonfeed, opml, rss
 from feedservice.render.page import EPOCH, FeedPage
 from feedservice.settings import Config
@@ -61,7 +60,7 @@ def from_micros(micros: int) -> datetime:
 def feed_page(store: Store, generation: Generation, meta: dict[str, Any], number: int) -> FeedPage:
     """Page `number` of a feed as its renderers need it, read from the store."""
     rows = store.page(f"{meta['kind']}/{meta['name']}", number, meta["limit"])
-    items = tuple(from_record(Article, json.loads(record)) for record, _ in rows)
+    items = tuple(from_record_text(record, path) for record, _, path in rows)
     newest = generation.summary.get("newest")
     updated = items[0].published if items else (from_micros(newest) if newest else EPOCH)
     changes = [

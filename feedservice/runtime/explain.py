@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from feedservice.http import urls
-from feedservice.ingest.article import Article, from_record, parse_seed
+from feedservice.ingest.article import Article, from_record_text, parse_seed
 from feedservice.ingest.clean import canonical_identity, clean_url
 from feedservice.ingest.files import SEED_SUFFIXES, read_seed
 from feedservice.ingest.problem import Problem, display_path
@@ -198,7 +198,7 @@ def _article(loader: Loader, source: str) -> Article:
         .execute("SELECT record FROM files WHERE path = ?", (source,))
         .fetchone()[0]
     )
-    return from_record(Article, json.loads(record))
+    return from_record_text(record, source)
 
 
 def _problem(problem: Problem) -> dict[str, Any]:

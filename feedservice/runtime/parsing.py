@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from feedservice.catalog import Entry, entry_of
-from feedservice.ingest.article import parse_seed, revision, to_record
+from feedservice.ingest.article import parse_seed, record_text, revision
 from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.runtime.processes import pool_map
@@ -36,11 +35,8 @@ def parse_file(root: str, path: str) -> ParseResult:
         parsed = parse_seed(data, display_path(path))
     except Problem as problem:
         return ParseResult(path, stamp, None, None, (problem,))
-    record = to_record(parsed.article)
-    text = json.dumps(record, ensure_ascii=False)
-    return ParseResult(
-        path, stamp, text, entry_of(parsed.article, revision(record)), parsed.warnings
-    )
+    text = record_text(parsed.article)
+    return ParseResult(path, stamp, text, entry_of(parsed.article, revision(text)), parsed.warnings)
 
 
 def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:

@@ -257,10 +257,11 @@ def env_value(setting: Setting, text: str) -> Any:
 def load_yaml(text: str, where: str) -> Any:
     """Safe YAML, with nesting and aliases bounded first (libyaml recurses in C)."""
     from feedservice.ingest.frontmatter import Problem, refuse_yaml_bombs
+    from feedservice.ingest.yamlload import SafeLoader
 
     try:
         refuse_yaml_bombs(text, where)
-        return yaml.load(text, Loader=yaml.CSafeLoader)
+        return yaml.load(text, Loader=SafeLoader)
     except Problem as problem:
         raise ConfigError("(yaml)", problem.message) from None
     except yaml.YAMLError as error:

@@ -224,12 +224,12 @@ class Store:
         metas = [json.loads(row[0]) for row in rows]
         return sorted(metas, key=lambda meta: (meta["kind"] != "feeds", meta.get("position", 0)))
 
-    def page(self, feed: str, number: int, limit: int) -> list[tuple[str, int]]:
-        """The (record, updated) of page `number` of a feed, in feed order."""
+    def page(self, feed: str, number: int, limit: int) -> list[tuple[str, int, str]]:
+        """The (record, updated, path) of page `number` of a feed's items, in feed order."""
         return (
             self.reader()
             .execute(
-                "SELECT f.record, f.updated FROM members m JOIN files f ON f.id = m.file"
+                "SELECT f.record, f.updated, f.path FROM members m JOIN files f ON f.id = m.file"
                 " WHERE m.feed = ? ORDER BY m.sort, m.identity LIMIT ? OFFSET ?",
                 (feed, limit, (number - 1) * limit),
             )
