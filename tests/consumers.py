@@ -1,17 +1,26 @@
 """Real feed consumers reading our output: feedparser, lxml and a JSON Feed 1.1 check.
 
 Tests use these instead of string matching: if a reader library cannot read a
-feed, the test fails the way a subscriber would.
+feed, the test fails the way a subscriber would. `load_truth` and `seed_article`
+give what a feed should hold, from the real loader and parser, to compare with.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import feedparser
 from lxml import etree
+
+from feedservice.catalog import Catalog
+from feedservice.ingest.article import Article, parse_seed
+from feedservice.runtime.loader import Loader
+from feedservice.store.db import Store
 
 JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -79,3 +88,28 @@ def check_jsonfeed(document: Any) -> None:
             assert attachment["url"] and attachment["mime_type"]
         if "tags" in item:
             assert all(isinstance(tag, str) for tag in item["tags"])
+
+
+def load_truth(
+    seeds: Path,
+    config: Path | None,
+    tmp: Path,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Catalog, Any]:
+    """(catalog, config) from the first reload of a Loader over a new store of its own
+    (in a fresh directory under `tmp`): `catalog.feeds[key].entries` are the feed's
+    items in feed order."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    store = Store.in_dir(Path(tempfile.mkdtemp(prefix="truth-", dir=tmp)))
+    try:
+        loader = Loader(store, seeds, config, environ=dict(environ or {}), render=False)
+        loader.reload()
+    finally:
+        store.close()
+    assert loader.catalog is not None
+    return loader.catalog, loader.config
+
+
+def seed_article(seeds: Path, source: str) -> Article:
+    """The article a seed file gives (title, link, dates), read with the real parser."""
+    return parse_seed((seeds / source).read_bytes(), source).article

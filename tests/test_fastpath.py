@@ -1,26 +1,29 @@
-"""The WSGI fast path answers exactly like the Flask route: status, headers and body.
+"""The WSGI fast path answers exactly like the Flask view: status, headers and body.
 
-The same requests go through `FastPath` (with a spy on its fallback, so a test
-cannot pass by the fast path quietly handing everything to Flask) and through
-the Flask app alone, both with werkzeug's test Client.
+`create_app` puts `FastPath` in front of Flask as `app.wsgi_app`; it answers GET and
+HEAD of the grammar's URLs when the answer is a 200 or 304 and hands everything else to
+Flask (`app.wsgi_app.fallback`). The same requests go through one app's whole
+`wsgi_app` (with a spy on its fallback, so a test cannot pass by the fast path quietly
+handing everything to Flask) and through another app's Flask view path alone, both
+with werkzeug's test Client, over one store the real loader wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import article_fields, write_config, write_seed
+from conftest import Site, article_fields, make_site, write_config, write_seed
 from werkzeug.test import Client
 
-from feedservice import fastpath
-from feedservice.fastpath import FastPath
-from feedservice.service import Service
-from feedservice.web import create_app
+from feedservice.http.app import MAX_TARGET_BYTES, FastPath, create_app
+from feedservice.store.db import Store
 
 FEEDS = ["/topics/ai.rss", "/topics/ai.atom", "/topics/ai.json", "/feeds/all.json"]
+LISTINGS = ["/", "/topics/ai/", "/topics/robots-ethics/", "/feeds.opml", "/topics.opml?format=rss"]
 
 
 class Spy:
@@ -35,9 +38,26 @@ class Spy:
         return self.app(environ, start_response)
 
 
+@dataclass
+class Stacks:
+    fast: Client  # an app's whole wsgi_app: FastPath, then (spied) Flask
+    flask: Client  # another app's Flask view path alone, over the same store
+    spy: Spy
+    site: Site  # the loader that wrote the store
+
+
+def stacks_over(state: Path) -> tuple[Client, Client, Spy]:
+    app = create_app(Store.in_dir(state, writable=False))
+    fast_path = app.wsgi_app
+    assert isinstance(fast_path, FastPath)
+    spy = Spy(fast_path.fallback)
+    fast_path.fallback = spy
+    reference = create_app(Store.in_dir(state, writable=False)).wsgi_app
+    return Client(fast_path), Client(reference.fallback), spy
+
+
 @pytest.fixture
-def stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Client, Client, Spy, Service]:
-    monkeypatch.setenv("FEEDSERVICE_CACHE_DIR", str(tmp_path / "cache"))
+def stacks(tmp_path: Path) -> Stacks:
     seeds = tmp_path / "seeds"
     for n in range(7):  # 7 articles at 3 per page: three pages
         write_seed(seeds, f"{n:02d}.md", **article_fields(n, topics=["AI", "Robots & Ethics"]))
@@ -48,20 +68,19 @@ def stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Client, Cli
         topic_limit=3,
         feeds=[{"name": "all", "title": "All", "description": "All", "topics": "*", "limit": 3}],
     )
-    service = Service(seeds, config)
-    app = create_app(service)
-    spy = Spy(app.wsgi_app)
-    return Client(FastPath(service, spy)), Client(app.wsgi_app), spy, service
+    site = make_site(seeds, config, tmp_path / "state")
+    fast, flask, spy = stacks_over(tmp_path / "state")
+    return Stacks(fast, flask, spy, site)
 
 
-def _same(fast: Client, flask: Client, spy: Spy, path: str, **kwargs: Any) -> Any:
-    """The fast path's answer equals Flask's, the first time (computed) and the second
-    (from the fast path's memo)."""
-    before = spy.calls
-    answer = fast.open(path, **kwargs)
-    again = fast.open(path, **kwargs)
-    assert spy.calls == before, f"{path}: the fast path handed the request to Flask"
-    reference = flask.open(path, **kwargs)
+def _same(stacks: Stacks, path: str, **kwargs: Any) -> Any:
+    """The fast path's answer equals Flask's, the first time (from the store) and the
+    second (from the worker's memo), and the fast path answered it itself."""
+    before = stacks.spy.calls
+    answer = stacks.fast.open(path, **kwargs)
+    again = stacks.fast.open(path, **kwargs)
+    assert stacks.spy.calls == before, f"{path}: the fast path handed the request to Flask"
+    reference = stacks.flask.open(path, **kwargs)
     for response in (answer, again):
         assert response.status == reference.status
         assert list(response.headers.items()) == list(reference.headers.items())
@@ -69,131 +88,151 @@ def _same(fast: Client, flask: Client, spy: Spy, path: str, **kwargs: Any) -> An
     return answer
 
 
-def test_get_head_and_gzip_are_identical(stacks: Any) -> None:
-    fast, flask, spy, _ = stacks
-    for path in FEEDS:
-        full = _same(fast, flask, spy, path)
+def test_get_head_and_gzip_are_identical(stacks: Stacks) -> None:
+    for path in FEEDS + LISTINGS:
+        full = _same(stacks, path)
         assert full.status_code == 200 and full.get_data()
-        head = _same(fast, flask, spy, path, method="HEAD")
+        head = _same(stacks, path, method="HEAD")
         assert head.get_data() == b""
         assert head.headers["Content-Length"] == full.headers["Content-Length"]
-        gz = _same(fast, flask, spy, path, headers={"Accept-Encoding": "gzip, deflate"})
+        gz = _same(stacks, path, headers={"Accept-Encoding": "gzip, deflate"})
         assert gz.headers["Content-Encoding"] == "gzip"
-        _same(fast, flask, spy, path, headers={"Accept-Encoding": "gzip;q=0, br"})
-        _same(fast, flask, spy, path, method="HEAD", headers={"Accept-Encoding": "gzip"})
+        _same(stacks, path, headers={"Accept-Encoding": "gzip;q=0, br"})
+        _same(stacks, path, method="HEAD", headers={"Accept-Encoding": "gzip"})
 
 
-def test_revalidations_are_identical(stacks: Any) -> None:
-    fast, flask, spy, _ = stacks
-    for path in FEEDS:
-        first = flask.get(path)
+def test_html_answers_carry_the_page_policies(stacks: Stacks) -> None:
+    for path in ("/", "/topics/ai/"):
+        headers = _same(stacks, path).headers
+        assert headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_revalidations_are_identical(stacks: Stacks) -> None:
+    for path in FEEDS + LISTINGS:
+        first = stacks.flask.get(path)
         etag = first.headers["ETag"]
         modified = first.headers["Last-Modified"]
-        gz_etag = flask.get(path, headers={"Accept-Encoding": "gzip"}).headers["ETag"]
-        for headers in (
-            {"If-None-Match": etag},
-            {"If-None-Match": f"W/{etag}"},
-            {"If-None-Match": f'"nope", {etag}'},
-            {"If-None-Match": "*"},
-            {"If-None-Match": gz_etag, "Accept-Encoding": "gzip"},
-            {"If-Modified-Since": modified},
-            {"If-None-Match": '"stale"', "If-Modified-Since": modified},  # INM wins: 200
-            {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
-            {"If-Modified-Since": "not a date"},
+        gz_etag = stacks.flask.get(path, headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+        for headers, expected in (
+            ({"If-None-Match": etag}, 304),
+            ({"If-None-Match": f"W/{etag}"}, 304),
+            ({"If-None-Match": f'"nope", {etag}'}, 304),
+            ({"If-None-Match": "*"}, 304),
+            ({"If-None-Match": gz_etag, "Accept-Encoding": "gzip"}, 304),
+            ({"If-None-Match": etag, "Accept-Encoding": "gzip"}, 200),  # the plain body's tag
+            ({"If-Modified-Since": modified}, 304),
+            ({"If-None-Match": '"stale"', "If-Modified-Since": modified}, 200),  # INM wins
+            ({"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}, 200),
+            ({"If-Modified-Since": "not a date"}, 200),
         ):
-            answer = _same(fast, flask, spy, path, headers=headers)
-            expected = 200 if "stale" in str(headers) or "1970" in str(headers) else None
-            if expected or headers.get("If-Modified-Since") == "not a date":
-                assert answer.status_code == 200
-            else:
-                assert answer.status_code == 304, headers
+            answer = _same(stacks, path, headers=headers)
+            assert answer.status_code == expected, (path, headers)
+            if expected == 304:
                 assert answer.get_data() == b""
+                assert "Last-Modified" not in answer.headers
+                assert answer.headers["ETag"] in (etag, gz_etag)
+            else:
+                assert answer.get_data()
 
 
-def test_paging_is_identical(stacks: Any) -> None:
-    fast, flask, spy, service = stacks
-    pages = service.snapshot.catalog.feed("topics", "ai").page_count
+def test_paging_is_identical(stacks: Stacks) -> None:
+    pages = stacks.site.loader.catalog.feeds["topics/ai"].page_count
     assert pages == 3
     for number in range(1, pages + 1):
         for fmt in ("rss", "atom", "json"):
-            answer = _same(fast, flask, spy, f"/topics/ai.{fmt}?page={number}")
+            answer = _same(stacks, f"/topics/ai.{fmt}?page={number}")
             assert answer.status_code == 200
+        assert _same(stacks, f"/topics/ai/?page={number}").status_code == 200
+    # Parameters the grammar does not use change nothing: still the fast path's answer.
+    assert _same(stacks, "/topics/ai.rss?page=2&x=1").get_data() == (
+        stacks.flask.get("/topics/ai.rss?page=2").get_data()
+    )
 
 
-def test_everything_else_falls_through_to_flask(stacks: Any) -> None:
-    fast, flask, spy, _ = stacks
-    for path in (
-        "/topics/ai.rss?page=4",  # past the last page
-        "/topics/ai.rss?page=0",
-        "/topics/ai.rss?page=2&x=1",
-        "/topics/nope.rss",
-        "/topics/ai.xml",
-        "/topics/AI.rss",
-        "/topics/robots-ethics/",
-        "/healthz",
-        "/",
+def test_everything_else_falls_through_to_flask(stacks: Stacks) -> None:
+    fast, flask, spy = stacks.fast, stacks.flask, stacks.spy
+    for path, status in (
+        ("/topics/ai.rss?page=4", 404),  # past the last page
+        ("/topics/ai.rss?page=99999999999999999999", 404),
+        ("/topics/ai.rss?page=0", 400),
+        ("/topics/ai.rss?page=two", 400),
+        ("/topics/ai.rss?page=2&page=3", 400),
+        ("/feeds.opml?format=json", 400),
+        ("/topics/nope.rss", 404),
+        ("/topics/nope/", 404),
+        ("/topics/ai.xml", 404),
+        ("/topics/AI.rss", 404),
+        ("/topics/ai", 404),
+        ("/healthz", 200),
+        ("/static/style.css", 200),
     ):
         before = spy.calls
         answer = fast.get(path)
         assert spy.calls == before + 1, path
         reference = flask.get(path)
-        assert answer.status == reference.status
-        if path != "/healthz":  # healthz carries the time of the request
-            assert answer.get_data() == reference.get_data()
-    before = spy.calls
-    assert fast.post("/topics/ai.rss").status_code == flask.post("/topics/ai.rss").status_code
-    assert spy.calls == before + 1
+        assert answer.status_code == reference.status_code == status, path
+        assert list(answer.headers.items()) == list(reference.headers.items()), path
+        assert answer.get_data() == reference.get_data(), path
+    for method in ("POST", "PUT", "DELETE", "OPTIONS"):
+        before = spy.calls
+        answer = fast.open("/topics/ai.rss", method=method)
+        assert spy.calls == before + 1, method
+        reference = flask.open("/topics/ai.rss", method=method)
+        assert answer.status_code == reference.status_code, method
+        assert answer.headers.get("Allow") == reference.headers.get("Allow"), method
 
 
-def test_a_reload_is_seen_by_both(stacks: Any, tmp_path: Path) -> None:
-    """Answers the fast path memoised for the old snapshot are not served for the new."""
-    fast, flask, spy, service = stacks
-    old = flask.get("/topics/ai.rss").headers["ETag"]
-    assert (
-        _same(fast, flask, spy, "/topics/ai.rss", headers={"If-None-Match": old}).status_code == 304
-    )
-    before = _same(fast, flask, spy, "/topics/ai.rss").get_data()
+def test_a_target_over_the_limit_falls_through_to_flask(stacks: Stacks) -> None:
+    """Flask refuses a request target over 8 KiB with 414; the fast path must not answer
+    such a request with a feed."""
+    path = "/topics/ai.rss?x=" + "a" * MAX_TARGET_BYTES
+    reference = stacks.flask.get(path)
+    assert reference.status_code == 414
+    before = stacks.spy.calls
+    answer = stacks.fast.get(path)
+    assert (answer.status_code, answer.get_data()) == (414, reference.get_data())
+    assert stacks.spy.calls == before + 1
+
+
+def test_a_reload_is_seen_by_both(stacks: Stacks, tmp_path: Path) -> None:
+    """Documents a worker memoised for the old generation are not served for the new."""
+    old = stacks.flask.get("/topics/ai.rss").headers["ETag"]
+    assert _same(stacks, "/topics/ai.rss", headers={"If-None-Match": old}).status_code == 304
+    before = _same(stacks, "/topics/ai.rss").get_data()
+    later = _same(stacks, "/topics/ai.rss?page=2").get_data()
     write_seed(tmp_path / "seeds", "new.md", **article_fields(99, topics=["AI"]))
-    service.reload()
-    answer = _same(fast, flask, spy, "/topics/ai.rss", headers={"If-None-Match": old})
+    assert stacks.site.reload() is not None
+    answer = _same(stacks, "/topics/ai.rss", headers={"If-None-Match": old})
     assert answer.status_code == 200
     assert b"Article number 99" in answer.get_data()
-    assert _same(fast, flask, spy, "/topics/ai.rss").get_data() == answer.get_data() != before
+    assert _same(stacks, "/topics/ai.rss").get_data() == answer.get_data() != before
+    assert _same(stacks, "/topics/ai.rss?page=2").get_data() != later  # rendered anew
 
 
-def test_the_memo_stays_bounded_and_skips_long_headers(
-    stacks: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Clients sending endless new header values cost misses, not memory."""
-    fast, flask, spy, _ = stacks
-    monkeypatch.setattr(fastpath, "_MEMO_ENTRIES", 8)
-    application = fast.application
-    for n in range(30):
-        _same(fast, flask, spy, "/topics/ai.rss", headers={"If-None-Match": f'"client-{n}"'})
-        assert 0 < len(application._memo[1]) <= 8
-    application._memo[1].clear()
-    long_value = '"' + "x" * 600 + '"'
-    _same(fast, flask, spy, "/topics/ai.json", headers={"If-None-Match": long_value})
-    _same(fast, flask, spy, "/topics/ai.json?page=2")  # later pages: not memoised either
-    assert not application._memo[1]
+def test_every_client_gets_the_answer_to_its_own_validators(stacks: Stacks) -> None:
+    """Many clients with different validators, interleaved: each gets its own answer
+    (the worker keeps documents, never answers to someone else's headers)."""
+    etag = stacks.flask.get("/topics/ai.json").headers["ETag"]
+    for n in range(40):
+        mine = etag if n % 3 == 0 else f'"client-{n}"'
+        answer = _same(stacks, "/topics/ai.json", headers={"If-None-Match": mine})
+        assert answer.status_code == (304 if mine == etag else 200), n
 
 
-def test_an_answer_that_read_another_header_is_not_memoised(
-    stacks: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The memo's key holds three headers; were `feed_response` ever to read a fourth
-    (say Range), its answers would stop being memoised rather than go stale."""
-    fast, flask, spy, _ = stacks
-    original = fastpath.feed_response
-
-    def reads_range(document: Any, method: str, headers: Any, max_age: int) -> Any:
-        headers.get("Range")
-        return original(document, method, headers, max_age)
-
-    monkeypatch.setattr(fastpath, "feed_response", reads_range)
-    application = fast.application
-    _same(fast, flask, spy, "/topics/ai.rss")
-    assert not application._memo[1]
-    monkeypatch.setattr(fastpath, "feed_response", original)
-    _same(fast, flask, spy, "/topics/ai.rss")
-    assert len(application._memo[1]) == 1
+def test_before_the_first_generation_both_answer_503(tmp_path: Path) -> None:
+    """A worker can start before the loader's first commit: the fast path declines
+    (it answers only 200 and 304) and Flask says 503 with Retry-After."""
+    Store.in_dir(tmp_path / "state").close()  # the schema, no generation yet
+    fast, flask, spy = stacks_over(tmp_path / "state")
+    for path in ("/topics/ai.rss", "/", "/feeds.opml", "/healthz"):
+        before = spy.calls
+        answer = fast.get(path)
+        assert spy.calls == before + 1, path
+        reference = flask.get(path)
+        assert answer.status_code == reference.status_code == 503, path
+        assert answer.headers.get("Retry-After") == reference.headers.get("Retry-After")
+        assert answer.get_data() == reference.get_data()
+    assert fast.get("/topics/ai.rss").headers["Retry-After"] == "1"

@@ -1,33 +1,40 @@
-"""Feed documents read back by real consumers: feedparser, lxml and a JSON Feed check."""
+"""Feed documents read back by real consumers: feedparser, lxml and a JSON Feed check.
+
+The documents are fetched through the worker app (Flask's test client over a store the
+real loader wrote); what they should hold comes from a Loader of its own over the same
+files (identities in feed order) and the real seed parser (titles and links).
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
-from conftest import article_fields, write_seed
-from consumers import read_feed
+from conftest import Site, article_fields, write_config, write_seed
+from consumers import load_truth, read_feed, seed_article
 from lxml import etree
 
-from feedservice.catalog import TOPIC_KIND, SeedStore, build_catalog
-from feedservice.config import parse_config
-from feedservice.feeds import FORMATS, FeedPage, render
+from feedservice.http.urls import FORMATS
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 
 
-def page_of(seeds: Path, topic: str = "ai", number: int = 1, **config: object) -> FeedPage:
-    store = SeedStore(seeds)
-    store.refresh()
-    catalog = build_catalog(
-        store.articles(),
-        parse_config({"base_url": "https://feeds.example", "reload_interval": 90, **config}),
+def config_for(tmp_path: Path, **keys: object) -> Path:
+    return write_config(
+        tmp_path / "config" / "feeds.yaml",
+        base_url="https://feeds.example",
+        reload_interval=90,
+        **keys,
     )
-    feed = catalog.feed(TOPIC_KIND, topic)
-    assert feed is not None
-    return FeedPage(feed, number, catalog.config)
+
+
+def fetch(site: Site, path: str) -> bytes:
+    response = site.get(path)
+    assert response.status_code == 200, path
+    return response.data
 
 
 @pytest.fixture
@@ -48,19 +55,27 @@ def rich_seeds(seeds: Path) -> Path:
     return seeds
 
 
+@pytest.fixture
+def rich_site(rich_seeds: Path, tmp_path: Path, site_factory) -> Site:
+    return site_factory(rich_seeds, config_for(tmp_path))
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_every_format_parses_with_titles_links_and_ids(rich_seeds: Path, fmt: str) -> None:
-    page = page_of(rich_seeds)
-    _feed, items = read_feed(render(page, fmt), fmt)
-    assert [item.title for item in items] == [a.title for a in page.items]
-    assert [item.link for item in items] == [a.link for a in page.items]
-    assert [item.id for item in items] == [a.identity for a in page.items]
+def test_every_format_parses_with_titles_links_and_ids(
+    rich_site: Site, rich_seeds: Path, tmp_path: Path, fmt: str
+) -> None:
+    catalog, _ = load_truth(rich_seeds, config_for(tmp_path), tmp_path)
+    expected = [seed_article(rich_seeds, e.source) for e in catalog.feeds["topics/ai"].entries]
+    assert len(expected) == 2
+    _feed, items = read_feed(fetch(rich_site, f"/topics/ai.{fmt}"), fmt)
+    assert [item.title for item in items] == [a.title for a in expected]
+    assert [item.link for item in items] == [a.link for a in expected]
+    assert [item.id for item in items] == [a.identity for a in expected]
     assert items[0].title == "First story & more"  # markup stripped on input, text kept
 
 
-def test_rss_channel_fields(rich_seeds: Path) -> None:
-    page = page_of(rich_seeds)
-    root = etree.fromstring(render(page, "rss"))
+def test_rss_channel_fields(rich_site: Site) -> None:
+    root = etree.fromstring(fetch(rich_site, "/topics/ai.rss"))
     channel = root.find("channel")
     assert channel.findtext("link") == "https://feeds.example/topics/ai/"
     self_link = channel.find(f"{ATOM}link[@rel='self']")
@@ -82,9 +97,8 @@ def test_rss_channel_fields(rich_seeds: Path) -> None:
     assert '<a href="https://rel.example/1">A related one</a>' in description
 
 
-def test_atom_entry_fields(rich_seeds: Path) -> None:
-    page = page_of(rich_seeds)
-    root = etree.fromstring(render(page, "atom"))
+def test_atom_entry_fields(rich_site: Site) -> None:
+    root = etree.fromstring(fetch(rich_site, "/topics/ai.atom"))
     assert root.findtext(f"{ATOM}updated") == "2021-03-02T01:00:00+00:00"
     links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
     assert links["self"] == "https://feeds.example/topics/ai.atom"
@@ -100,8 +114,8 @@ def test_atom_entry_fields(rich_seeds: Path) -> None:
     assert terms == [("ai", "AI"), ("robotics", "Robotics")]
 
 
-def test_json_feed_fields(rich_seeds: Path) -> None:
-    document = json.loads(render(page_of(rich_seeds), "json"))
+def test_json_feed_fields(rich_site: Site) -> None:
+    document = json.loads(fetch(rich_site, "/topics/ai.json"))
     assert document["feed_url"] == "https://feeds.example/topics/ai.json"
     item = document["items"][0]
     assert item["summary"] == "Plain excerpt & text"
@@ -111,33 +125,45 @@ def test_json_feed_fields(rich_seeds: Path) -> None:
     assert "https://rel.example/1" in item["content_html"]
 
 
-def test_secured_never_published(rich_seeds: Path) -> None:
-    page = page_of(rich_seeds)
+def test_secured_never_published(rich_site: Site) -> None:
+    paths = [f"/{feed}.{fmt}" for feed in ("topics/ai", "feeds/all") for fmt in FORMATS]
+    paths += ["/topics/ai/", "/feeds/all/", "/", "/feeds.opml", "/topics.opml?format=rss"]
+    for path in paths:
+        body = fetch(rich_site, path)
+        assert b"SECRET" not in body, path
+        zipped = rich_site.get(path, headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped.data) == body
+
+
+def test_output_is_deterministic(rich_seeds: Path, tmp_path: Path, site_factory) -> None:
+    """Two stores loaded from the same files serve the same bytes and validators."""
+    first = site_factory(rich_seeds, config_for(tmp_path))
+    second = site_factory(rich_seeds, config_for(tmp_path))
     for fmt in FORMATS:
-        assert b"SECRET" not in render(page, fmt)
+        one, other = first.get(f"/topics/ai.{fmt}"), second.get(f"/topics/ai.{fmt}")
+        assert one.data == other.data
+        assert one.headers["ETag"] == other.headers["ETag"]
+        assert one.data == first.get(f"/topics/ai.{fmt}").data
 
 
-def test_output_is_deterministic(rich_seeds: Path) -> None:
-    for fmt in FORMATS:
-        assert render(page_of(rich_seeds), fmt) == render(page_of(rich_seeds), fmt)
-
-
-def test_empty_feed_is_valid_and_dated_from_data(seeds: Path) -> None:
+def test_empty_feed_is_valid_and_dated_from_data(seeds: Path, tmp_path: Path, site_factory) -> None:
     write_seed(seeds, "1.md", **article_fields(1))
-    store = SeedStore(seeds)
-    store.refresh()
-    catalog = build_catalog(
-        store.articles(),
-        parse_config({"feeds": [{"name": "none", "title": "None", "topics": ["Nothing"]}]}),
-    )
-    feed = catalog.feed("feeds", "none")
-    assert feed is not None and feed.items == ()
+    config = config_for(tmp_path, feeds=[{"name": "none", "title": "None", "topics": ["Nothing"]}])
+    site = site_factory(seeds, config)
+    catalog, _ = load_truth(seeds, config, tmp_path)
+    assert catalog.feeds["feeds/none"].entries == ()
     for fmt in FORMATS:
-        _, items = read_feed(render(FeedPage(feed, 1, catalog.config), fmt), fmt)
+        _, items = read_feed(fetch(site, f"/feeds/none.{fmt}"), fmt)
         assert items == []
+    # Dated by the newest article there is (article 1: 2021-03-02 01:00), never "now".
+    atom = etree.fromstring(fetch(site, "/feeds/none.atom"))
+    assert atom.findtext(f"{ATOM}updated") == "2021-03-02T01:00:00+00:00"
+    rss = etree.fromstring(fetch(site, "/feeds/none.rss"))
+    assert rss.findtext("channel/lastBuildDate") == "Tue, 02 Mar 2021 01:00:00 +0000"
 
 
-def test_hostile_text_is_escaped_everywhere(seeds: Path) -> None:
+def test_hostile_text_is_escaped_everywhere(seeds: Path, tmp_path: Path, site_factory) -> None:
     write_seed(
         seeds,
         "x.md",
@@ -145,9 +171,9 @@ def test_hostile_text_is_escaped_everywhere(seeds: Path) -> None:
             1, title="<script>alert(1)</script>Hi", excerpt='<img src=x onerror="alert(1)">Body'
         ),
     )
-    page = page_of(seeds)
+    site = site_factory(seeds, config_for(tmp_path))
     for fmt in FORMATS:
-        body = render(page, fmt)
+        body = fetch(site, f"/topics/ai.{fmt}")
         _, items = read_feed(body, fmt)
         assert items[0].title == "alert(1)Hi"
         assert b"onerror" not in body and b"<script" not in body

@@ -16,9 +16,6 @@ import pytest
 from conftest import article_fields, write_config, write_seed
 from lxml import etree
 
-from feedservice.service import Service
-from feedservice.web import create_app
-
 NEWSBOAT = shutil.which("newsboat")
 FEED_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml"}
 
@@ -68,9 +65,9 @@ def check_opml_2(body: bytes) -> etree._Element:
 @pytest.mark.parametrize("fmt", ["atom", "rss", None])
 @pytest.mark.parametrize("which", ["feeds", "topics"])
 def test_opml_lists_every_feed_in_the_chosen_format(
-    site: tuple[Path, Path], which: str, fmt: str | None
+    site: tuple[Path, Path], site_factory, which: str, fmt: str | None
 ) -> None:
-    client = create_app(Service(*site)).test_client()
+    client = site_factory(*site).client
     query = f"?format={fmt}" if fmt else ""
     response = client.get(f"/{which}.opml{query}")
     assert response.status_code == 200
@@ -95,8 +92,8 @@ def test_opml_lists_every_feed_in_the_chosen_format(
     assert title.startswith('Feeds "quoted" & <angled>')
 
 
-def test_opml_rejects_unknown_format(site: tuple[Path, Path]) -> None:
-    client = create_app(Service(*site)).test_client()
+def test_opml_rejects_unknown_format(site: tuple[Path, Path], site_factory) -> None:
+    client = site_factory(*site).client
     assert client.get("/feeds.opml?format=json").status_code == 400
     assert client.get("/topics.opml?format=%3Cscript%3E").status_code == 400
 

@@ -15,9 +15,6 @@ from conftest import article_fields, write_config, write_seed
 from flask.testing import FlaskClient
 from lxml import html
 
-from feedservice.service import Service
-from feedservice.web import create_app
-
 HOSTILE_SITE = "Feeds <script>alert('site')</script> & \"co\""
 FEED_TYPES = {
     "rss": "application/rss+xml",
@@ -27,7 +24,7 @@ FEED_TYPES = {
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> FlaskClient:
+def client(tmp_path: Path, site_factory) -> FlaskClient:
     seeds = tmp_path / "seeds"
     write_seed(
         seeds,
@@ -52,7 +49,7 @@ def client(tmp_path: Path) -> FlaskClient:
         topic_limit=3,
         feeds=[{"name": "robots", "title": 'Robots <&> "all"', "topics": ["Robots & Androids"]}],
     )
-    return create_app(Service(seeds, config)).test_client()
+    return site_factory(seeds, config).client
 
 
 def page(client: FlaskClient, path: str) -> html.HtmlElement:

@@ -20,11 +20,8 @@ from urllib.parse import urlsplit
 
 import feedparser
 import pytest
-from conftest import article_fields, realworld_and_samples, write_config, write_seed
+from conftest import article_fields, make_site, realworld_and_samples, write_config, write_seed
 from lxml import etree, html
-
-from feedservice.service import Service
-from feedservice.web import create_app
 
 BASE = "http://feeds.test"
 HUB = "https://hub.example/"
@@ -116,7 +113,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> list[Served]:
             {"name": "empty", "title": "Nobody writes this", "topics": ["No such topic"]},
         ],
     )
-    client = create_app(Service(seeds, config)).test_client()
+    client = make_site(seeds, config, tmp / "state").client
     documents = []
     for fmt in ("rss", "atom"):
         opml = etree.fromstring(client.get(f"/feeds.opml?format={fmt}").data)
