@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feedservice.ingest.clean import slugify, utc_micros
-from feedservice.ingest.problem import Problem
+from feedservice.ingest.problem import Problem, display_path
 from feedservice.settings import ALL_TOPICS
 
 TOPICS = "topics"
@@ -117,8 +117,9 @@ def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
         winners.append(group[0])
         for loser in group[1:]:
             duplicates[loser.source] = group[0].source
-            message = f"duplicate of {group[0].source} (same link {identity}); that file is served"
-            warnings.append(Problem(loser.source, "webUrl", message, fatal=False))
+            winner = display_path(group[0].source)
+            message = f"duplicate of {winner} (same link {identity}); that file is served"
+            warnings.append(Problem(display_path(loser.source), "webUrl", message, fatal=False))
     winners.sort(key=lambda entry: entry.order)
     articles = tuple(winners)
     feeds: dict[str, Feed] = {}
@@ -176,10 +177,10 @@ def _topic_feeds(articles: tuple[Entry, ...], config: Any) -> list[Feed]:
     return feeds
 
 
-def entry_of(article: Any, revision: str) -> Entry:
-    """The catalog's view of an Article (ingest.article)."""
+def entry_of(article: Any, revision: str, source: str) -> Entry:
+    """The catalog's view of an Article (ingest.article) read from the file `source`."""
     return Entry(
-        source=article.source,
+        source=source,
         identity=article.identity,
         sort=-utc_micros(article.published),
         topics=article.topics,

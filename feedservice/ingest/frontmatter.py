@@ -22,16 +22,15 @@ from feedservice.ingest.problem import Problem
 MAX_YAML_DEPTH = 64
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 50_000  # a real seed has ~100 values
-_SMALL_YAML = 64 * 1024  # below this, a document cannot hold MAX_YAML_NODES values
+_SMALL_YAML = MAX_YAML_NODES // 2  # fewer characters cannot make MAX_YAML_NODES values
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
 # What YAML 1.1 does not allow in a stream (C0 except tab and line breaks, C1 except NEL,
 # surrogates, U+FFFE/U+FFFF); found, these are repaired (ftfy) or dropped before loading.
 _NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-# Everything that can open one more nesting level (see _level_openers).
+# Everything that can open one more nesting level (see _may_nest_too_deep).
 _OPENER_BYTES = bytes.maketrans(
     b"{?\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x00\xc2\xe1\xe2\xe3", b"[-" + b" " * 14
 )
-_DEEP_INDENT = "\n" + " " * MAX_YAML_DEPTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,21 +120,19 @@ def load_yaml_document(text: str, source: str, first_line: int = 2) -> Any:
         raise _yaml_problem(error, source, first_line) from None
     except RecursionError:
         raise Problem(source, "(yaml)", "nested too deeply") from None
+    except Exception as error:  # a tag that does not fit its value (`!!bool maybe`), ...
+        raise Problem(source, "(yaml)", f"cannot be loaded ({type(error).__name__})") from None
 
 
 def refuse_yaml_bombs(text: str, source: str, first_line: int = 2) -> None:
     """Reject deep nesting, alias floods and huge node counts before libyaml builds them.
 
-    Only documents that could be dangerous pay for the event pass: deep nesting needs
-    many level openers or deep indentation, an alias needs `&` and `*`, and
-    MAX_YAML_NODES values need more than _SMALL_YAML characters."""
-    suspicious = (
-        len(text) > _SMALL_YAML
-        or ("&" in text and "*" in text)
-        or _DEEP_INDENT in "\n" + text
-        or _level_openers(text) > MAX_YAML_DEPTH
-    )
-    if not suspicious:
+    Only a document that could break a limit pays for the event pass: an alias needs `&`
+    and `*`; MAX_YAML_NODES values need at least MAX_YAML_NODES / 2 characters; and
+    nesting needs a level opener or an indentation step per level (see _may_nest_too_deep).
+    """
+    aliases_possible = "&" in text and "*" in text
+    if len(text) <= _SMALL_YAML and not aliases_possible and not _may_nest_too_deep(text):
         return
     depth = aliases = nodes = 0
     try:
@@ -164,15 +161,22 @@ def refuse_yaml_bombs(text: str, source: str, first_line: int = 2) -> None:
         raise found from None
 
 
-def _level_openers(text: str) -> int:
-    """At least the number of places that can open a nesting level: a flow bracket, or a
-    block `-`/`?` followed by a blank or the end (libyaml's rule). Counted on UTF-8 bytes
-    with `{` folded into `[`, `?` into `-` and every byte that may start a blank into a
-    space; over-counting only costs the exact check."""
-    if sum(text.count(c) for c in "-?[{") <= MAX_YAML_DEPTH:
-        return 0
-    folded = text.encode("utf-8", "surrogatepass").translate(_OPENER_BYTES)
-    return folded.count(b"[") + folded.count(b"- ") + folded.endswith(b"-")
+def _may_nest_too_deep(text: str) -> bool:
+    """Whether `text` could nest deeper than MAX_YAML_DEPTH (over-estimated, never under).
+
+    Each level beyond the root takes a flow bracket, a block `-`/`?` indicator (at most two
+    levels each: `- key:` opens a sequence and a mapping) or one more column of
+    indentation, so depth <= 1 + 2 * openers + deepest indentation. Openers are counted
+    on UTF-8 bytes with `{` folded into `[`, `?` into `-` and every byte that may start a
+    blank into a space; lines broken by anything but `\n` take the exact pass."""
+    openers = sum(text.count(c) for c in "-?[{")
+    if 2 * openers + 2 > MAX_YAML_DEPTH:
+        folded = text.encode("utf-8", "surrogatepass").translate(_OPENER_BYTES)
+        openers = folded.count(b"[") + folded.count(b"- ") + folded.endswith(b"-")
+    columns = MAX_YAML_DEPTH - 2 - 2 * openers  # the indentation that could reach the limit
+    if columns <= 0 or any(brk in text for brk in "\r\x85\u2028\u2029"):
+        return True
+    return text.startswith(" " * columns) or "\n" + " " * columns in text
 
 
 def _yaml_problem(error: yaml.YAMLError, source: str, first_line: int) -> Problem:

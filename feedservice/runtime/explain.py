@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from feedservice.http import urls
-from feedservice.ingest.article import Article, from_record_text, parse_seed
+from feedservice.ingest.article import from_record_text, parse_seed
 from feedservice.ingest.clean import canonical_identity, clean_url
 from feedservice.ingest.files import SEED_SUFFIXES, read_seed
 from feedservice.ingest.problem import Problem, display_path
@@ -58,17 +58,16 @@ def explain(loader: Loader, target: str) -> list[Explanation]:
     relative = _relative_to_seeds(loader.seeds, Path(target))
     if relative is None:
         return [_outside(loader.seeds, Path(target))]
-    source = display_path(relative)
-    if source not in loader.files:
+    if relative not in loader.files:
         path = loader.seeds / relative
         return [
             Explanation(
-                source,
+                display_path(relative),
                 NOT_SEED if path.exists() else NOT_FOUND,
                 _why_not_read(loader.seeds, relative),
             )
         ]
-    return [explain_source(loader, source)]
+    return [explain_source(loader, relative)]
 
 
 def _relative_to_seeds(seeds: Path, path: Path) -> str | None:
@@ -144,29 +143,30 @@ def _mentions(seeds: Path, path: str, *links: str) -> bool:
     return any(link in text for link in links)
 
 
-def explain_source(loader: Loader, source: str) -> Explanation:
-    """The explanation for a file the loader has read."""
-    row = loader.files[source]
+def explain_source(loader: Loader, path: str) -> Explanation:
+    """The explanation for a file the loader has read (`path` as the loader keys it)."""
+    row, source = loader.files[path], display_path(path)
     problems = [Problem.from_dict(data) for data in row.problems]
     problems += [warning for warning in loader.catalog.warnings if warning.source == source]
     listed = [_problem(problem) for problem in problems]
     fatal = [problem for problem in problems if problem.fatal]
     if row.identity is None:
         return Explanation(source, BAD, f"bad file: {_brief(fatal[0])}", problems=listed)
-    article = _article(loader, source)
+    article = from_record_text(loader.store.record(path) or "{}", source)
     base = Explanation(
         source, PUBLISHED, "", row.identity, article.title, list(article.topics), problems=listed
     )
     catalog = loader.catalog
-    if source in catalog.drafts:
+    if path in catalog.drafts:
         base.status, base.reason = DRAFT, "draft: the file says `published: false`"
         return base
-    winner = catalog.duplicates.get(source)
+    winner = catalog.duplicates.get(path)
     if winner is not None:
-        base.status, base.winner = DUPLICATE, winner
+        base.status, base.winner = DUPLICATE, display_path(winner)
+        winner = base.winner
         base.reason = f"duplicate: {winner} has the same link and is served instead"
         return base
-    entry = loader.entries[source]
+    entry = loader.entries[path]
     base_url = loader.config.base_url
     for feed in catalog.feeds.values():
         if entry in feed.entries:
@@ -190,15 +190,6 @@ def explain_source(loader: Loader, source: str) -> Explanation:
     else:
         base.reason = "published, but no feed carries it (check the feeds' topics and filters)"
     return base
-
-
-def _article(loader: Loader, source: str) -> Article:
-    record = (
-        loader.store.reader()
-        .execute("SELECT record FROM files WHERE path = ?", (source,))
-        .fetchone()[0]
-    )
-    return from_record_text(record, source)
 
 
 def _problem(problem: Problem) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,32 +82,39 @@ class Loader:
         self.listeners: list[Callable[[Reloaded], None]] = []
         self.config: Any = self._read_config()  # raises ConfigError: fatal at start
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
+        self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
         self.entries = {p: entry_of_row(row) for p, row in self.files.items() if row.identity}
         self.fingerprints = store.fingerprints()
         self.catalog: Catalog | None = None
         self.scan_problems: list[Problem] = []
         self.status: dict[str, str | None] = {"config_error": None, "seeds_error": None}
-        self._check_code_version()
+        self.started = True  # the first reload always commits (see reload)
+        self._check_versions()
 
     def _read_config(self) -> Any:
         return settings.load(
             self.config_path, self.environ, self.options, required=self.config_required
         )
 
-    def _check_code_version(self) -> None:
-        """Documents rendered by other code, or from another seed directory, are dropped."""
-        version = _code_version()
-        seeds = str(self.seeds.resolve())
-        if self.store.meta("code") != version or self.store.meta("seeds") != seeds:
-            with self.store.transaction() as tx:
-                if self.store.meta("seeds") not in (None, seeds):
-                    tx.execute("DELETE FROM files")
-                    tx.execute("DELETE FROM members")
-                    self.files, self.entries = {}, {}
-                tx.execute("DELETE FROM documents")
-                tx.set_meta("code", version)
-                tx.set_meta("seeds", seeds)
-            self.fingerprints = {}
+    def _check_versions(self) -> None:
+        """What another version of this code parsed is parsed again, what it rendered is
+        rendered again, and a store made for another seed directory starts empty."""
+        versions = {"seeds": str(self.seeds.resolve()), **_code_versions()}
+        stored = {key: self.store.meta(key) for key in versions}
+        if stored == versions:
+            return
+        with self.store.transaction() as tx:
+            if stored["seeds"] not in (None, versions["seeds"]):
+                tx.execute("DELETE FROM files")
+                tx.execute("DELETE FROM members")
+                self.files, self.entries, self.ids = {}, {}, {}
+            elif stored["parse"] != versions["parse"]:
+                tx.execute("UPDATE files SET stamp = x''")  # every file is read again
+                self.files = {row.path: row for row in self.store.files()}
+            tx.execute("DELETE FROM documents")
+            for key, value in versions.items():
+                tx.set_meta(key, value)
+        self.fingerprints = {}
 
     # --- one reload ---------------------------------------------------------------------
 
@@ -137,7 +144,7 @@ class Loader:
             and config == self.config
             and status == self.status
             and scan_problems == self.scan_problems
-            and self.store.generation() is not None
+            and not self.started  # the first reload commits: the config or code may be new
         )
         if same:
             return None
@@ -170,18 +177,20 @@ class Loader:
                 del files[path]
                 entries.pop(path, None)
             for results in parse_files(self.seeds, changed, self.workers):
+                rows = []
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
-                    row = replace(row, id=tx.put_file(row, None if row.carried else result.record))
+                    rows.append((row, None if row.carried else result.record))
                     files[row.path] = row
                     if row.identity is None:
                         entries.pop(row.path, None)
                     elif result.entry is not None:
                         entries[row.path] = result.entry
                     _log_problems(result)
+                tx.put_files(rows)
             catalog = build_catalog(entries.values(), config)
             old_feeds = self.catalog.feeds if self.catalog is not None else self._stored_feeds()
-            ids = {path: row.id for path, row in files.items()}
+            ids = self.store.file_ids() if added else self.ids  # new files got theirs just now
             changed_feeds = write_feeds(tx, dict(old_feeds), catalog, ids)
             problems = all_problems(files.values(), scan_problems, catalog)
             summary = self._summary(catalog, problems, status, len(files), now)
@@ -196,7 +205,9 @@ class Loader:
             summary["changes"] = changes
             number = tx.commit_generation(now, generation.site, summary)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
+        self.ids = ids
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
+        self.started = False
         reloaded = Reloaded(
             number,
             *changes.values(),
@@ -227,7 +238,7 @@ class Loader:
         return reloaded
 
     def _stored_feeds(self) -> dict[str, Feed]:
-        paths = {row.id: path for path, row in self.files.items()}
+        paths = {file: path for path, file in self.ids.items()}
         return stored_feeds(self.store, paths, self.entries)
 
     def _summary(
@@ -283,11 +294,15 @@ def _site(config: Any) -> dict[str, Any]:
     }
 
 
-def _code_version() -> str:
-    """A digest of this package's code and templates: rendered documents depend on it."""
+def _code_versions() -> dict[str, str]:
+    """Digests of this package's code: `parse` of what reads seed files (ingest/), `code`
+    of everything (rendered documents depend on it, templates included)."""
     root = Path(feedservice.__file__).parent
-    digest = hashlib.blake2b(digest_size=12)
+    digests = {"parse": hashlib.blake2b(digest_size=12), "code": hashlib.blake2b(digest_size=12)}
     for path in sorted(root.rglob("*")):
         if path.suffix in {".py", ".html", ".css"}:
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+            text = path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes()
+            digests["code"].update(text)
+            if path.parent.name == "ingest":
+                digests["parse"].update(text)
+    return {key: digest.hexdigest() for key, digest in digests.items()}

@@ -36,7 +36,8 @@ def parse_file(root: str, path: str) -> ParseResult:
     except Problem as problem:
         return ParseResult(path, stamp, None, None, (problem,))
     text = record_text(parsed.article)
-    return ParseResult(path, stamp, text, entry_of(parsed.article, revision(text)), parsed.warnings)
+    entry = entry_of(parsed.article, revision(text), path)
+    return ParseResult(path, stamp, text, entry, parsed.warnings)
 
 
 def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:

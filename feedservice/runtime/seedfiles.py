@@ -51,9 +51,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
             return replace(old, stamp=stamp, problems=problems, carried=True)
-        return FileRow(
-            0, result.path, stamp, problems, False, None, None, (), None, False, None, None
-        )
+        return FileRow(result.path, stamp, problems, False, None, None, (), None, False, None, None)
     if old is not None and old.revision == entry.revision and old.updated is not None:
         updated = old.updated  # the same published content: not an update
     elif (entry.identity, entry.revision) in seen:
@@ -63,7 +61,6 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     else:
         updated = -entry.sort  # new to the store: as it was published
     return FileRow(
-        0,
         result.path,
         stamp,
         problems,

@@ -111,8 +111,14 @@ def run_loader(args: LoaderArgs) -> None:
         metrics.observe_reload(reloaded, first[0])
         first[0] = False
 
-    loader.listeners += [observe, WebSubPublisher()]
+    publisher = WebSubPublisher()
+    fresh = store.generation() is None  # every feed is new: nothing to announce yet
+    loader.listeners.append(observe)
+    if not fresh:
+        loader.listeners.append(publisher)  # (changes made while the service was down)
     loader.reload()
+    if fresh:
+        loader.listeners.append(publisher)
     scheduler.start(loader)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

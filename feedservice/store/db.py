@@ -18,23 +18,27 @@ Tables:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1"
+log = logging.getLogger("feedservice")
+SCHEMA_VERSION = "2"
 DATABASE_NAME = "feedservice.sqlite3"
 KEEP_GENERATIONS = 20
+TOPIC_SEPARATOR = "\x1f"  # topics are plain text: no control characters
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY,
-    path TEXT UNIQUE NOT NULL,
+    path BLOB UNIQUE NOT NULL,  -- the file name's bytes: any name the filesystem allows
     stamp BLOB NOT NULL,
     problems TEXT,
     carried INTEGER NOT NULL DEFAULT 0,
@@ -95,10 +99,9 @@ class Generation:
 
 @dataclass(frozen=True, slots=True)
 class FileRow:
-    """One seed file as the store keeps it."""
+    """One seed file as the store keeps it (without its article's record)."""
 
-    id: int
-    path: str
+    path: str  # relative to the seed directory, as os.fsdecode gives it
     stamp: bytes
     problems: list[dict[str, Any]]
     carried: bool  # the article is the last good version of a file that is now bad
@@ -131,7 +134,21 @@ class Store:
         self._writing: int | None = None  # the thread inside `transaction`
         if not writable:
             return
-        self.writer = connect(path, writer=True)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as error:
+            if path == ":memory:":
+                raise
+            log.error("store %s is damaged (%s); moved aside, starting empty", path, error)
+            for suffix in ("", "-wal", "-shm"):
+                damaged = Path(f"{path}{suffix}")
+                if damaged.exists():
+                    damaged.rename(damaged.with_name(f"{damaged.name}.damaged-{int(time.time())}"))
+            self._local = threading.local()  # (a read connection to the damaged file)
+            self._open()
+
+    def _open(self) -> None:
+        self.writer = connect(self.path, writer=True)
         self.writer.executescript(SCHEMA)
         if self.meta("schema") != SCHEMA_VERSION:
             self._reset()
@@ -226,15 +243,18 @@ class Store:
 
     def page(self, feed: str, number: int, limit: int) -> list[tuple[str, int, str]]:
         """The (record, updated, path) of page `number` of a feed's items, in feed order."""
-        return (
-            self.reader()
-            .execute(
-                "SELECT f.record, f.updated, f.path FROM members m JOIN files f ON f.id = m.file"
-                " WHERE m.feed = ? ORDER BY m.sort, m.identity LIMIT ? OFFSET ?",
-                (feed, limit, (number - 1) * limit),
-            )
-            .fetchall()
+        rows = self.reader().execute(
+            "SELECT f.record, f.updated, f.path FROM members m JOIN files f ON f.id = m.file"
+            " WHERE m.feed = ? ORDER BY m.sort, m.identity LIMIT ? OFFSET ?",
+            (feed, limit, (number - 1) * limit),
         )
+        return [(record, updated, os.fsdecode(path)) for record, updated, path in rows]
+
+    def record(self, path: str) -> str | None:
+        """The article record a file gives (or its last good version)."""
+        query = "SELECT record FROM files WHERE path = ?"
+        row = self.reader().execute(query, (os.fsencode(path),)).fetchone()
+        return row[0] if row else None
 
     def newest_member(self, feed: str) -> tuple[int, int] | None:
         """(sort, updated) of a feed's newest item."""
@@ -250,26 +270,14 @@ class Store:
 
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
-            "SELECT id, path, stamp, problems, carried, identity, sort, topics,"
+            "SELECT path, stamp, problems, carried, identity, sort, topics,"
             " quality, draft, revision, updated FROM files"
         )
-        return [
-            FileRow(
-                row[0],
-                row[1],
-                row[2],
-                json.loads(row[3]) if row[3] else [],
-                bool(row[4]),
-                row[5],
-                row[6],
-                tuple(json.loads(row[7])) if row[7] else (),
-                row[8],
-                bool(row[9]),
-                row[10],
-                row[11],
-            )
-            for row in rows
-        ]
+        return [_file_row(*row) for row in rows]
+
+    def file_ids(self) -> dict[str, int]:
+        rows = self.reader().execute("SELECT path, id FROM files")
+        return {os.fsdecode(path): file for path, file in rows}
 
     # --- writing: the loader only ------------------------------------------------------
 
@@ -296,6 +304,34 @@ class Store:
             connection.close()
 
 
+def _file_row(
+    path: bytes,
+    stamp: bytes,
+    problems: str | None,
+    carried: int,
+    identity: str | None,
+    sort: int | None,
+    topics: str | None,
+    *rest: Any,
+) -> FileRow:
+    found = json.loads(problems) if problems else []
+    names = tuple(topics.split(TOPIC_SEPARATOR)) if topics else ()
+    quality, draft, revision, updated = rest
+    return FileRow(
+        path,
+        stamp,
+        found,
+        bool(carried),
+        identity,
+        sort,
+        names,
+        quality,
+        bool(draft),
+        revision,
+        updated,
+    )
+
+
 class Writer:
     """The write half of one transaction (Store.transaction)."""
 
@@ -306,39 +342,38 @@ class Writer:
     def set_meta(self, key: str, value: str) -> None:
         self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def put_file(self, row: FileRow, record: str | None) -> int:
-        """Insert or update a file by path; returns its id. A `record` of None keeps the
-        stored one (the last good version of a file that turned bad)."""
-        problems = json.dumps(row.problems, ensure_ascii=False) if row.problems else None
-        topics = json.dumps(list(row.topics), ensure_ascii=False) if row.topics else None
-        cursor = self.execute(
+    def put_files(self, rows: list[tuple[FileRow, str | None]]) -> None:
+        """Insert or update files by path, each with its article's record. A record of None
+        keeps the stored one (the last good version of a file that turned bad)."""
+        self.executemany(
             "INSERT INTO files (path, stamp, problems, carried, record, identity, sort, topics,"
             " quality, draft, revision, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
-            " identity=excluded.identity,"
-            " sort=excluded.sort, topics=excluded.topics, quality=excluded.quality,"
-            " draft=excluded.draft, revision=excluded.revision, updated=excluded.updated"
-            " RETURNING id",
-            (
-                row.path,
-                row.stamp,
-                problems,
-                int(row.carried),
-                record,
-                row.identity,
-                row.sort,
-                topics,
-                row.quality,
-                int(row.draft),
-                row.revision,
-                row.updated,
-            ),
+            " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
+            " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
+            " updated=excluded.updated",
+            [
+                (
+                    os.fsencode(row.path),
+                    row.stamp,
+                    json.dumps(row.problems, ensure_ascii=False) if row.problems else None,
+                    int(row.carried),
+                    record,
+                    row.identity,
+                    row.sort,
+                    TOPIC_SEPARATOR.join(row.topics) if row.topics else None,
+                    row.quality,
+                    int(row.draft),
+                    row.revision,
+                    row.updated,
+                )
+                for row, record in rows
+            ],
         )
-        return int(cursor.fetchone()[0])
 
     def delete_files(self, paths: Iterable[str]) -> None:
-        self.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in paths])
+        self.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in paths])
 
     def put_feed(self, key: str, meta: dict[str, Any]) -> None:
         self.execute(
