@@ -1,14 +1,15 @@
 """The adversarial corpus (tests/adversarial.py) against the real service.
 
 For every case: the exact outcome (through `feedservice check --format json` and the
-seed store), every good article still served, and every feed still readable by
-feedparser, lxml and the JSON Feed checks. Then the whole corpus is dropped into a
+real loader's store), every good article still served, and every feed still readable
+by feedparser, lxml and the JSON Feed checks. Then the whole corpus is dropped into a
 live server. Neither the word `secured` nor any secret value may appear in any
-response, log line or error message.
+response, log line, error message or the store on disk.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +40,14 @@ from adversarial import (
     write_corpus,
     write_good,
 )
-from conftest import REPO, start_server, write_config
+from conftest import REPO, Site, make_site, wait_for, write_config
 from consumers import read_feed
 
-from feedservice.articles import slugify
-from feedservice.catalog import SeedStore
-from feedservice.seeds import SeedError
-from feedservice.service import Service
-from feedservice.web import create_app
+from feedservice.ingest.article import Article, parse_seed
+from feedservice.ingest.clean import slugify, utc_micros
+from feedservice.ingest.files import read_seed
+from feedservice.runtime.loader import Loader
+from feedservice.store.db import Store
 
 FORMATS = ("rss", "atom", "json")
 pytestmark = pytest.mark.timeout(180)
@@ -82,13 +84,23 @@ def fetch_everything(client: Any, catalog: Any) -> Served:
             collected = []
             for number in range(1, feed.page_count + 1):
                 query = f"?page={number}" if number > 1 else ""
-                body = get(f"{feed.path}.{fmt}{query}")
+                body = get(f"/{feed.key}.{fmt}{query}")
                 collected.extend(read_feed(body, fmt)[1])
-            items[f"{feed.path}.{fmt}"] = collected
-        get(f"{feed.path}/")
+            items[f"/{feed.key}.{fmt}"] = collected
+        get(f"/{feed.key}/")
     for path in ("/", "/feeds.opml", "/topics.opml", "/feeds.opml?format=rss", "/healthz"):
         get(path)
     return Served(responses, items, [])
+
+
+@dataclass
+class Checked:
+    root: Path
+    config: Path
+    cases: list[Case]
+    goods: list[Good]
+    json: subprocess.CompletedProcess[str]
+    text: subprocess.CompletedProcess[str] = dataclasses.field(init=False)
 
 
 @dataclass
@@ -97,7 +109,7 @@ class Corpus:
     config: Path
     cases: list[Case]
     goods: list[Good]
-    service: Service
+    site: Site
     served: Served
     check: dict[str, Any]
     check_text: str
@@ -144,49 +156,70 @@ def run_check(root: Path, config: Path, fmt: str) -> subprocess.CompletedProcess
         text=True,
         timeout=120,
         cwd=REPO,
-        env={**os.environ, "FEEDSERVICE_CACHE_DIR": "off"},
     )
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+def checked(tmp_path_factory: pytest.TempPathFactory) -> Checked:
+    """The corpus, checked by the real CLI first, in its own process: a crash (libyaml's
+    C stack, -11) fails here with its exit status instead of taking the test run down
+    with it. Every test that parses the corpus in this process depends on this."""
     base = tmp_path_factory.mktemp("adversarial")
     root = base / "seeds"
     cases, goods = write_corpus(root)
     config = make_config(base / "feeds.yaml")
-    # The real CLI first, in its own process: a crash (libyaml's C stack, -11) fails
-    # here with its exit status instead of taking the test run down with it.
-    checked = run_check(root, config, "json")
-    text = run_check(root, config, "text")
-    for run in (checked, text):  # 1 = invalid files found; a traceback also exits 1
+    found = Checked(root, config, cases, goods, run_check(root, config, "json"))
+    found.text = run_check(root, config, "text")
+    for run in (found.json, found.text):
+        assert run.returncode >= 0, f"check died of signal {-run.returncode}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def corpus(checked: Checked) -> Iterator[Corpus]:
+    root, config, cases, goods = checked.root, checked.config, checked.cases, checked.goods
+    for run in (checked.json, checked.text):  # 1 = invalid files found; a traceback also exits 1
         assert run.returncode == 1 and "Traceback" not in run.stderr, (
             run.returncode,
             run.stderr[-2000:],
         )
+    base = root.parent
     handler = _Collect()
     logging.getLogger().addHandler(handler)
     previous_level = logging.getLogger().level
     logging.getLogger().setLevel(logging.DEBUG)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FEEDSERVICE_CACHE_DIR", "off")
-        try:
-            service = Service(root, config)
-            served = fetch_everything(create_app(service).test_client(), service.snapshot.catalog)
-        finally:
-            logging.getLogger().removeHandler(handler)
-            logging.getLogger().setLevel(previous_level)
+    try:
+        site = make_site(root, config, base / "state")
+        assert site.loader.catalog is not None
+        served = fetch_everything(site.client, site.loader.catalog)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(previous_level)
     served.logs = handler.lines
     yield Corpus(
         root,
         config,
         cases,
         goods,
-        service,
+        site,
         served,
-        json.loads(checked.stdout),
-        text.stdout + text.stderr,
-        checked.returncode,
+        json.loads(checked.json.stdout),
+        checked.text.stdout + checked.text.stderr,
+        checked.json.returncode,
     )
+    site.store.close()
+
+
+def stored_article(site: Site, case: Case) -> Article | None:
+    """The article the loader keeps for the case's file (read back with the parser), or
+    None if the file gives none."""
+    row = site.loader.files.get(case.path)
+    if row is None or row.identity is None:
+        return None
+    assert not row.carried  # nothing here ever had a good version
+    article = parse_seed(read_seed(site.loader.seeds, case.path)[0], case.shown).article
+    assert article.identity == row.identity and article.is_draft == row.draft
+    return article
 
 
 def findings_for(corpus: Corpus, case: Case) -> list[dict[str, Any]]:
@@ -210,12 +243,14 @@ def all_served_links(served: Served) -> set[str]:
 def test_case_outcome(corpus: Corpus, name: str) -> None:
     case = case_named(name)
     outcome = case.outcome
-    catalog = corpus.service.snapshot.catalog
+    catalog = corpus.site.loader.catalog
+    assert catalog is not None
     found = findings_for(corpus, case)
     errors = [f for f in found if f["level"] == "error"]
     warnings = {f["field"] for f in found if f["level"] == "warning"}
-    article = next((a for a in corpus.service.store.articles() if a.source == case.shown), None)
+    article = stored_article(corpus.site, case)
     links = all_served_links(corpus.served)
+    problems = corpus.site.loader.problems()
 
     if outcome.status == "rejected":
         assert article is None, f"{name} must not produce an article"
@@ -223,14 +258,19 @@ def test_case_outcome(corpus: Corpus, name: str) -> None:
             f["field"] == outcome.field and outcome.message in f["message"] for f in errors
         ), f"{name}: expected {outcome.field}: {outcome.message}; {found}"
         assert case.link not in links
-        assert any(p.source == case.shown and p.field == outcome.field for p in catalog.errors)
+        assert any(
+            p.source == case.shown and p.field == outcome.field and p.fatal for p in problems
+        )
     elif outcome.status == "accepted":
         assert not errors, errors
         assert warnings == set(outcome.warnings), found
         assert article is not None and not article.is_draft
         for key, value in outcome.values.items():
             assert getattr(article, key) == value, (key, getattr(article, key), value)
-        assert article in catalog.articles
+        assert any(
+            entry.identity == article.identity and entry.sort == -utc_micros(article.published)
+            for entry in catalog.articles
+        )
         everything = served_links(corpus.served, "/feeds/all")
         for fmt in FORMATS:
             assert everything[fmt].count(article.link) == 1, (fmt, article.link)
@@ -244,10 +284,11 @@ def test_case_outcome(corpus: Corpus, name: str) -> None:
         assert not found
         assert article is not None and article.is_draft
         assert case.link not in links
+        assert case.shown in catalog.drafts or case.path in catalog.drafts
     else:
         assert outcome.status == "ignored"
         assert not found, found
-        assert article is None
+        assert article is None and case.path not in corpus.site.loader.files
 
 
 def test_every_case_is_reported_once_per_file(corpus: Corpus) -> None:
@@ -260,6 +301,11 @@ def test_every_case_is_reported_once_per_file(corpus: Corpus) -> None:
     assert corpus.check["errors"] == rejected
     served = sum(1 for case in corpus.cases if case.outcome.status == "accepted")
     assert corpus.check["articles"] == served + len(corpus.goods)
+    drafts = sum(1 for case in corpus.cases if case.outcome.status == "draft")
+    assert corpus.check["drafts"] == drafts
+    health = json.loads(corpus.served.responses["/healthz"][2])
+    assert health["articles"] == corpus.check["articles"]
+    assert health["seed_errors"]["count"] == rejected
 
 
 def test_file_names_cannot_forge_output_lines(corpus: Corpus) -> None:
@@ -308,11 +354,19 @@ def assert_goods_served(served: Served, goods: list[Good]) -> None:
 
 
 def test_feeds_hold_only_published_articles_newest_first(corpus: Corpus) -> None:
-    catalog = corpus.service.snapshot.catalog
-    expected = [article.link for article in catalog.articles]
+    catalog = corpus.site.loader.catalog
+    assert catalog is not None
+    items = corpus.served.items["/feeds/all.json"]
+    assert [item.id for item in items] == [entry.identity for entry in catalog.articles]
+    dates = [datetime.fromisoformat(item.published) for item in items]
+    assert dates == sorted(dates, reverse=True)
     served = served_links(corpus.served, "/feeds/all")
     for fmt in FORMATS:
-        assert served[fmt] == expected, fmt
+        assert served[fmt] == [item.link for item in items], fmt
+    published = {good.link for good in corpus.goods} | {
+        case.link for case in corpus.cases if case.outcome.status == "accepted"
+    }
+    assert len(items) == len(published)
     same_slug = served_links(corpus.served, "/topics/same-slug")
     assert {case_named(n).link for n in ("same-slug-a", "same-slug-b", "same-slug-c")} <= set(
         same_slug["json"]
@@ -326,93 +380,116 @@ def test_secured_never_in_responses_logs_or_errors(corpus: Corpus) -> None:
     assert_no_secrets("\n".join(corpus.served.logs), "the service log")
     assert_no_secrets(json.dumps(corpus.check, ensure_ascii=False), "check --format json")
     assert_no_secrets(corpus.check_text, "check output")
+    assert_no_state_secrets(Path(str(corpus.site.store.path)).parent)
+
+
+def assert_no_state_secrets(state_dir: Path) -> None:
+    """The store on disk (database, WAL) never holds a secret either."""
+    files = [path for path in state_dir.rglob("*") if path.is_file()]
+    assert any(path.name.startswith("feedservice.sqlite3") for path in files), files
+    for path in files:
+        assert_no_secrets(path.read_bytes().decode("latin-1"), str(path))
 
 
 GROUPS = sorted({case.group for case in CASES})
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_group_alone_breaks_nothing(
-    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: str
-) -> None:
+def test_group_alone_breaks_nothing(checked: Checked, tmp_path: Path, group: str) -> None:
     """One group of cases next to only the good articles: exactly the good articles and
-    the group's accepted cases are served, and every feed reads. (Needs `corpus` so the
+    the group's accepted cases are served, and every feed reads. (Needs `checked` so the
     crash check in its own process has passed before parsing anything in this one.)"""
-    monkeypatch.setenv("FEEDSERVICE_CACHE_DIR", "off")
     root = tmp_path / "seeds"
     cases = [case for case in CASES if case.group == group]
     _, goods = write_corpus(root, cases)
-    service = Service(root, make_config(tmp_path / "feeds.yaml"))
-    served = fetch_everything(create_app(service).test_client(), service.snapshot.catalog)
+    site = make_site(root, make_config(tmp_path / "feeds.yaml"), tmp_path / "state")
+    catalog = site.loader.catalog
+    assert catalog is not None
+    served = fetch_everything(site.client, catalog)
     assert_goods_served(served, goods)
+    accepted = [case for case in cases if case.outcome.status == "accepted"]
     expected = {g.link for g in goods} | {
-        article.link
-        for article in service.store.articles()
-        if any(case.shown == article.source and case.outcome.status == "accepted" for case in cases)
+        stored_article(site, case).link  # type: ignore[union-attr]
+        for case in accepted
     }
-    assert {article.link for article in service.snapshot.catalog.articles} == expected
-    assert len(expected) == len(goods) + sum(c.outcome.status == "accepted" for c in cases)
+    assert all_served_links(served) == expected
+    assert len(catalog.articles) == len(goods) + len(accepted)
     for path, (_, _, body) in served.responses.items():
         assert_no_secrets(body, path)
+    site.store.close()
 
 
 # --- the cases that need timing -------------------------------------------------------------
 
 
-def store_for(root: Path, monkeypatch: pytest.MonkeyPatch) -> SeedStore:
-    monkeypatch.setenv("FEEDSERVICE_CACHE_DIR", "off")
-    return SeedStore(root)
+def loader_for(root: Path) -> Loader:
+    """The real loader over `root`, writing a store in memory (as `check` does)."""
+    return Loader(Store.memory(), root, None, environ={})
+
+
+def links_of(loader: Loader) -> set[str]:
+    """The identities (canonical links) of every published article."""
+    assert loader.catalog is not None
+    return {entry.identity for entry in loader.catalog.articles}
+
+
+def problems_of(loader: Loader, source: str) -> list[tuple[str, str]]:
+    return [(p.field, p.message) for p in loader.problems() if p.source == source]
 
 
 def test_file_vanishing_between_listing_and_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import feedservice.catalog as catalog_module
+    import feedservice.runtime.loader as loader_module
 
     root = tmp_path / "seeds"
     goods = write_good(root)
     doomed = root / "doomed.md"
     doomed.write_bytes(seed_bytes({**goods[0].fields, "webUrl": "https://x.example/doomed"}))
-    real_scan = catalog_module.scan
+    real_scan = loader_module.scan
 
-    def scan_then_delete(directory: Any, **options: Any) -> Any:
-        listed = real_scan(directory, **options)
+    def scan_then_delete(directory: Any, *args: Any, **options: Any) -> Any:
+        listed = real_scan(directory, *args, **options)
         doomed.unlink(missing_ok=True)  # gone after listing, before reading
         return listed
 
-    monkeypatch.setattr(catalog_module, "scan", scan_then_delete)
-    store = store_for(root, monkeypatch)
-    store.refresh()
-    problems = [p for p in store.problems() if p.source == "doomed.md"]
-    assert [(p.field, p.message) for p in problems] == [("(file)", "vanished while being read")]
-    assert {a.link for a in store.articles()} == {g.link for g in goods}
-    store.refresh()  # the next reload forgets it entirely
-    assert not [p for p in store.problems() if p.source == "doomed.md"]
+    monkeypatch.setattr(loader_module, "scan", scan_then_delete)
+    loader = loader_for(root)
+    loader.reload()
+    assert problems_of(loader, "doomed.md") == [("(file)", "vanished while being read")]
+    assert links_of(loader) == {g.link for g in goods}
+    loader.reload()  # the next reload forgets it entirely
+    assert problems_of(loader, "doomed.md") == []
+    assert "doomed.md" not in loader.files
 
 
 def test_file_caught_half_written_keeps_last_good_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, site_factory: Any
 ) -> None:
     root = tmp_path / "seeds"
     goods = write_good(root)
     path = root / goods[0].path
-    store = store_for(root, monkeypatch)
-    store.refresh()
+    site = site_factory(root, make_config(tmp_path / "feeds.yaml"))
+
+    def served_title() -> str:
+        items = site.get("/feeds/all.json").get_json()["items"]
+        return next(item["title"] for item in items if item["url"] == goods[0].link)
+
+    assert served_title() == goods[0].title
     full = seed_bytes({**goods[0].fields, "title": "Edited title"})
     with path.open("wb") as handle:  # an editor saving: truncate, then write in pieces
         handle.write(full[: len(full) // 2])
         handle.flush()
-        store.refresh()
-        kept = next(a for a in store.articles() if a.source == goods[0].path)
-        assert kept.title == goods[0].title
-        problems = [p for p in store.problems() if p.source == goods[0].path]
+        site.reload()
+        assert served_title() == goods[0].title
+        problems = [p for p in site.loader.problems() if p.source == goods[0].path]
         assert problems and all("serving the last good version" in p.message for p in problems)
         handle.write(full[len(full) // 2 :])
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
-    store.refresh()
-    assert next(a for a in store.articles() if a.source == goods[0].path).title == "Edited title"
-    assert not [p for p in store.problems() if p.source == goods[0].path]
-    assert len(store.articles()) == len(goods)
+    site.reload()
+    assert served_title() == "Edited title"
+    assert not [p for p in site.loader.problems() if p.source == goods[0].path]
+    assert len(site.get("/feeds/all.json").get_json()["items"]) == len(goods)
 
 
 def test_unreadable_file_and_directory(tmp_path: Path) -> None:
@@ -431,7 +508,7 @@ def test_unreadable_file_and_directory(tmp_path: Path) -> None:
             directory.chmod(0o755)
         locked.chmod(0)
         hidden.parent.chmod(0)
-        result = _refresh_as_nobody(seeds)
+        result = _reload_as_nobody(seeds)
     finally:
         hidden.parent.chmod(0o755)
         shutil.rmtree(root)
@@ -446,9 +523,7 @@ def test_unreadable_file_and_directory(tmp_path: Path) -> None:
     assert sorted(result["links"]) == sorted(g.link for g in goods)
 
 
-def test_directory_tree_deeper_than_the_recursion_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_directory_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
     """1,100 nested directories (a path still under PATH_MAX) once blew Python's
     recursion limit inside the scan, failing every reload."""
     root = tmp_path / "seeds"
@@ -464,41 +539,41 @@ def test_directory_tree_deeper_than_the_recursion_limit(
     os.close(file)
     os.close(fd)
     try:
-        store = store_for(root, monkeypatch)
-        store.refresh()
+        loader = loader_for(root)
+        loader.reload()
     finally:  # GNU rm walks deep trees iteratively; shutil.rmtree would recurse
         subprocess.run(["rm", "-rf", str(root / "d")], check=True)
-    assert len(store.articles()) == len(goods)
-    assert [p.field for p in store.problems()] == ["(directory)"]
+    assert links_of(loader) == {g.link for g in goods}
+    assert [p.field for p in loader.problems()] == ["(directory)"]
 
 
 def test_vanished_seed_directory_is_not_an_empty_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, site_factory: Any, live_server_factory: Any
 ) -> None:
     """If the whole seed directory disappears (a deploy swapping directories, a lost
     mount), the service keeps serving what it had instead of emptying every feed."""
     root = tmp_path / "seeds"
     goods = write_good(root)
-    store = store_for(root, monkeypatch)
-    store.refresh()
-    root.rename(tmp_path / "elsewhere")
-    with pytest.raises(SeedError) as raised:
-        store.refresh()
-    assert raised.value.field == "(directory)"
-    assert len(store.articles()) == len(goods)
-
-    (tmp_path / "elsewhere").rename(root)
     config = make_config(tmp_path / "feeds.yaml")
-    server = start_server(
-        root, config, tmp_path, env={"FEEDSERVICE_CACHE_DIR": "off"}, wait_articles=len(goods)
-    )
+    site = site_factory(root, config)
+    root.rename(tmp_path / "elsewhere")
+    assert site.reload() is not None  # a generation that says so, with the articles kept
+    health = site.get("/healthz").get_json()
+    assert health["status"] == "degraded" and "cannot be listed" in health["seeds_error"]
+    assert health["articles"] == len(goods)
+    assert links_of(site.loader) == {g.link for g in goods}
+    (tmp_path / "elsewhere").rename(root)
+    site.reload()
+    assert site.get("/healthz").get_json()["status"] == "ok"
+
+    server = live_server_factory(root, config, wait_articles=len(goods))
     try:
         root.rename(tmp_path / "elsewhere")
-        time.sleep(2.5)  # two reloads with no seed directory at all
+        wait_for(lambda: server.health()["status"] == "degraded", "the missing directory")
         health = server.health()
         status, _, body = server.get("/feeds/all.json")
-        (tmp_path / "elsewhere").rename(root)
     finally:
+        (tmp_path / "elsewhere").rename(root)
         server.stop()
     assert health["articles"] == len(goods)
     assert status == 200
@@ -507,18 +582,17 @@ def test_vanished_seed_directory_is_not_an_empty_one(
     assert "cannot be listed" in log and "Traceback" not in log
 
 
-def _refresh_as_nobody(root: Path) -> dict[str, Any]:
-    def refresh() -> dict[str, Any]:
-        os.environ["FEEDSERVICE_CACHE_DIR"] = "off"
-        store = SeedStore(root)
-        store.refresh()
+def _reload_as_nobody(root: Path) -> dict[str, Any]:
+    def reload() -> dict[str, Any]:
+        loader = loader_for(root)
+        loader.reload()
         return {
-            "problems": [[p.source, p.field, p.message] for p in store.problems()],
-            "links": [a.link for a in store.articles()],
+            "problems": [[p.source, p.field, p.message] for p in loader.problems()],
+            "links": sorted(links_of(loader)),
         }
 
     if os.geteuid() != 0:
-        return refresh()
+        return reload()
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -529,7 +603,7 @@ def _refresh_as_nobody(root: Path) -> dict[str, Any]:
             os.setgid(65534)
             os.setuid(65534)
             assert os.geteuid() == 65534
-            payload = json.dumps(refresh()).encode()
+            payload = json.dumps(reload()).encode()
             os.write(writer, payload)
         except BaseException:
             status = 1
@@ -548,42 +622,36 @@ def _refresh_as_nobody(root: Path) -> dict[str, Any]:
 # --- the corpus dropped into a live server ---------------------------------------------------
 
 
-def test_corpus_dropped_into_live_server(corpus: Corpus, tmp_path: Path) -> None:
+def test_corpus_dropped_into_live_server(
+    corpus: Corpus, tmp_path: Path, live_server_factory: Any
+) -> None:
     root = tmp_path / "seeds"
     goods = write_good(root, good_articles())
-    server = start_server(
-        root,
-        corpus.config,
-        tmp_path,
-        workers=2,
-        env={"FEEDSERVICE_CACHE_DIR": "off"},
-        wait_articles=len(goods),
-    )
+    server = live_server_factory(root, corpus.config, workers=2, wait_articles=len(goods))
+    catalog = corpus.site.loader.catalog
+    assert catalog is not None
     try:
         write_corpus(root, corpus.cases)  # while it runs: the next reload reads it all
-        expected = len(corpus.service.snapshot.catalog.articles)
-        deadline = time.monotonic() + 60
-        streak = 0
-        while streak < 10:  # both workers must have reloaded
-            assert time.monotonic() < deadline, "the server never served the corpus"
-            streak = streak + 1 if server.health()["articles"] == expected else 0
-            time.sleep(0.05 if streak else 0.3)
+        expected = len(catalog.articles)
+        wait_for(
+            lambda: server.health()["articles"] == expected, "the server to serve the corpus", 60
+        )
         statuses: list[int] = []
         served: dict[str, list[str]] = {}
-        catalog = corpus.service.snapshot.catalog
         bodies = []
         for feed in catalog.feeds.values():
             for fmt in FORMATS:
                 links: list[str] = []
                 for number in range(1, feed.page_count + 1):
                     query = f"?page={number}" if number > 1 else ""
-                    status, _headers, body = server.get(f"{feed.path}.{fmt}{query}")
+                    status, _headers, body = server.get(f"/{feed.key}.{fmt}{query}")
                     statuses.append(status)
-                    assert status == 200, (feed.path, fmt, status)
+                    assert status == 200, (feed.key, fmt, status)
                     links.extend(item.link for item in read_feed(body, fmt)[1])
                     bodies.append(body)
-                assert links == [a.link for a in feed.items], (feed.path, fmt)
-                served[f"{feed.path}.{fmt}"] = links
+                expected_links = [item.link for item in corpus.served.items[f"/{feed.key}.{fmt}"]]
+                assert links == expected_links, (feed.key, fmt)
+                served[f"/{feed.key}.{fmt}"] = links
         for path in (
             "/",
             "/feeds.opml",
@@ -608,3 +676,4 @@ def test_corpus_dropped_into_live_server(corpus: Corpus, tmp_path: Path) -> None
     assert_no_secrets(log, "the live server's log")
     for body in bodies:
         assert_no_secrets(body, "a live response")
+    assert_no_state_secrets(server.log_path.parent / f"state-{server.port}")

@@ -1,49 +1,78 @@
-"""The catalog snapshot and the incremental seed store, on real files in temp dirs."""
+"""The catalog (articles → feeds) and the loader's incremental reads, on real files in
+temp dirs."""
 
 from __future__ import annotations
 
-import gc
 import os
+import random
 from pathlib import Path
+from typing import Any
 
-from conftest import article_fields, bump_mtime, seed_text, write_seed
+import pytest
+from conftest import article_fields, bump_mtime, seed_text, write_config, write_seed
 
-from feedservice.catalog import CONFIGURED_KIND, TOPIC_KIND, SeedStore, build_catalog
-from feedservice.config import parse_config
-from feedservice.seeds import UNSTAMPED, scan
+import feedservice.runtime.loader as loader_module
+import feedservice.runtime.parsing as parsing
+from feedservice import settings
+from feedservice.catalog import FEEDS, TOPICS, Catalog, build_catalog
+from feedservice.ingest.files import scan
+from feedservice.runtime.loader import Loader
+from feedservice.store.db import Store
 
 
-def catalog_of(seeds: Path, **config: object):
-    store = SeedStore(seeds)
-    store.refresh()
-    return build_catalog(store.articles(), parse_config(config), store.problems())
+def load(seeds: Path, config: Path | None = None) -> Loader:
+    """What `check` does: one reload into an in-memory store, without rendering."""
+    loader = Loader(Store.memory(), seeds, config, environ={}, render=False)
+    loader.reload()
+    return loader
 
 
-def test_order_is_newest_first_with_deterministic_ties(seeds: Path) -> None:
+def catalog_of(seeds: Path, tmp_path: Path, **config: Any) -> Catalog:
+    path = write_config(tmp_path / "config" / "feeds.yaml", **config) if config else None
+    catalog = load(seeds, path).catalog
+    assert catalog is not None
+    return catalog
+
+
+def sources(entries: Any) -> list[str]:
+    return [entry.source for entry in entries]
+
+
+@pytest.fixture
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every seed file the loader parses, by relative path."""
+    parsed: list[str] = []
+    original = parsing.parse_file
+
+    def counted(root: str, path: str) -> parsing.ParseResult:
+        parsed.append(path)
+        return original(root, path)
+
+    monkeypatch.setattr(parsing, "parse_file", counted)
+    return parsed
+
+
+def test_order_is_newest_first_with_deterministic_ties(seeds: Path, tmp_path: Path) -> None:
     write_seed(seeds, "old.md", **article_fields(1, publishedDateTime="2020-01-01T00:00:00Z"))
     write_seed(seeds, "new.md", **article_fields(2, publishedDateTime="2022-01-01T00:00:00Z"))
     write_seed(seeds, "tie-b.md", **article_fields(4, publishedDateTime="2021-01-01T00:00:00Z"))
     write_seed(seeds, "tie-a.md", **article_fields(3, publishedDateTime="2021-01-01T00:00:00Z"))
-    catalog = catalog_of(seeds)
-    titles = [article.title for article in catalog.articles]
-    assert titles == [
-        "Article number 2",
-        "Article number 3",
-        "Article number 4",
-        "Article number 1",
-    ]
+    catalog = catalog_of(seeds, tmp_path)
+    # Ties are broken by identity (the canonical link: .../3 before .../4), never by I/O.
+    assert sources(catalog.articles) == ["new.md", "tie-a.md", "tie-b.md", "old.md"]
+    assert sources(catalog.feeds["feeds/all"].entries) == sources(catalog.articles)
 
 
-def test_drafts_are_in_no_feed(seeds: Path) -> None:
+def test_drafts_are_in_no_feed(seeds: Path, tmp_path: Path) -> None:
     write_seed(seeds, "draft.md", **article_fields(1, published=False))
     write_seed(seeds, "live.md", **article_fields(2))
-    catalog = catalog_of(seeds)
-    assert [a.source for a in catalog.articles] == ["live.md"]
+    catalog = catalog_of(seeds, tmp_path)
+    assert sources(catalog.articles) == ["live.md"]
     assert catalog.drafts == {"draft.md"}
-    assert all("draft.md" not in [a.source for a in feed.items] for feed in catalog.feeds.values())
+    assert all("draft.md" not in sources(feed.entries) for feed in catalog.feeds.values())
 
 
-def test_duplicates_keep_newest_then_path_and_are_reported(seeds: Path) -> None:
+def test_duplicates_keep_newest_then_path_and_are_reported(seeds: Path, tmp_path: Path) -> None:
     same = "https://example.com/same"
     write_seed(seeds, "b.md", **article_fields(1, webUrl=same, title="B"))
     write_seed(seeds, "a.md", **article_fields(1, webUrl=same, title="A"))
@@ -54,29 +83,35 @@ def test_duplicates_keep_newest_then_path_and_are_reported(seeds: Path) -> None:
             1, webUrl=same, title="C (older)", publishedDateTime="2019-01-01T00:00:00Z"
         ),
     )
-    catalog = catalog_of(seeds)
-    assert [a.title for a in catalog.articles] == ["A"]
+    loader = load(seeds)
+    catalog = loader.catalog
+    assert catalog is not None
+    assert sources(catalog.articles) == ["a.md"]
     assert dict(catalog.duplicates) == {"b.md": "a.md", "c.md": "a.md"}
-    assert {p.source for p in catalog.problems if "duplicate" in p.message} == {"b.md", "c.md"}
+    reported = [p for p in loader.problems() if "duplicate" in p.message]
+    assert {p.source for p in reported} == {"b.md", "c.md"}
+    assert not any(p.fatal for p in reported)  # a warning: the winner is served
 
 
-def test_topic_feeds_slugs_and_shared_slugs(seeds: Path) -> None:
+def test_topic_feeds_slugs_and_shared_slugs(seeds: Path, tmp_path: Path) -> None:
     write_seed(seeds, "1.md", **article_fields(1, topics=["AI in Autos", "AI"]))
     write_seed(seeds, "2.md", **article_fields(2, topics=["ai-in-autos"]))
     write_seed(seeds, "3.md", **article_fields(3, topics=["Robotics"]))
-    catalog = catalog_of(seeds)
-    topic_names = {feed.name: feed for feed in catalog.feeds_of(TOPIC_KIND)}
-    assert set(topic_names) == {"ai", "ai-in-autos", "robotics"}
-    assert len(topic_names["ai-in-autos"].items) == 2  # two spellings, one feed
-    assert [a.title for a in topic_names["ai"].items] == ["Article number 1"]
+    catalog = catalog_of(seeds, tmp_path)
+    topics = {feed.name: feed for feed in catalog.of_kind(TOPICS)}
+    assert set(topics) == {"ai", "ai-in-autos", "robotics"}
+    assert len(topics["ai-in-autos"].entries) == 2  # two spellings, one feed
+    assert topics["ai-in-autos"].title == "AI in Autos"  # a tie: the first spelling by name
+    assert sources(topics["ai"].entries) == ["1.md"]
 
 
-def test_configured_feeds_filters(seeds: Path) -> None:
+def test_configured_feeds_filters(seeds: Path, tmp_path: Path) -> None:
     write_seed(seeds, "1.md", **article_fields(1, topics=["AI", "Robotics"], quality=90))
     write_seed(seeds, "2.md", **article_fields(2, topics=["AI"], quality=10))
     write_seed(seeds, "3.md", **article_fields(3, topics=["Biology"], quality=95))
     catalog = catalog_of(
         seeds,
+        tmp_path,
         feeds=[
             {"name": "ai-good", "title": "Good AI", "topics": ["ai"], "min_quality": 50},
             {
@@ -89,93 +124,94 @@ def test_configured_feeds_filters(seeds: Path) -> None:
         ],
     )
 
-    def titles(name: str) -> list[str]:
-        feed = catalog.feed(CONFIGURED_KIND, name)
+    def members(name: str) -> list[str]:
+        feed = catalog.feeds.get(f"{FEEDS}/{name}")
         assert feed is not None
-        return [a.title for a in feed.items]
+        return sources(feed.entries)
 
-    assert titles("ai-good") == ["Article number 1"]
-    assert titles("no-robots") == ["Article number 2"]
-    assert titles("empty") == []
-    assert len(titles("all")) == 3  # the all-articles feed exists by default
+    assert members("ai-good") == ["1.md"]
+    assert members("no-robots") == ["2.md"]
+    assert members("empty") == []
+    assert len(members("all")) == 3  # the all-articles feed exists by default
 
 
-def test_limits_page_feeds(seeds: Path) -> None:
+def test_limits_page_feeds(seeds: Path, tmp_path: Path) -> None:
     for n in range(7):
         write_seed(seeds, f"{n}.md", **article_fields(n))
-    catalog = catalog_of(seeds, topic_limit=3)
-    feed = catalog.feed(TOPIC_KIND, "ai")
-    assert feed is not None
+    catalog = catalog_of(seeds, tmp_path, topic_limit=3)
+    feed = catalog.feeds["topics/ai"]
     assert feed.page_count == 3
     assert [len(feed.page(n)) for n in (1, 2, 3)] == [3, 3, 1]
-    assert [a for n in (1, 2, 3) for a in feed.page(n)] == list(feed.items)
+    assert [entry for n in (1, 2, 3) for entry in feed.page(n)] == list(feed.entries)
 
 
-def test_store_parses_only_changed_files(seeds: Path, monkeypatch) -> None:
+def test_the_loader_parses_only_changed_files(seeds: Path, count_parses: list[str]) -> None:
     for n in range(3):
         write_seed(seeds, f"{n}.md", **article_fields(n))
-    store = SeedStore(seeds)
-    assert (store.refresh().added, len(store.articles())) == (3, 3)
-    parsed: list[str] = []
-    import feedservice.catalog as catalog_module
-
-    original = catalog_module.read_seed_stamped  # every file the store reads
-    monkeypatch.setattr(
-        catalog_module,
-        "read_seed_stamped",
-        lambda root, rel: parsed.append(rel) or original(root, rel),
-    )
-    stats = store.refresh()
-    assert (stats.added, stats.changed, stats.removed, parsed) == (0, 0, 0, [])
+    loader = Loader(Store.memory(), seeds, None, environ={}, render=False)
+    first = loader.reload()
+    assert first is not None and (first.added, len(first.catalog.articles)) == (3, 3)
+    count_parses.clear()
+    assert loader.reload() is None and count_parses == []  # nothing changed: no generation
     write_seed(seeds, "1.md", **article_fields(1, title="Changed"))
     bump_mtime(seeds / "1.md")
     (seeds / "2.md").unlink()
     write_seed(seeds, "sub/dir/9.txt", **article_fields(9))
-    stats = store.refresh()
-    assert (stats.added, stats.changed, stats.removed) == (1, 1, 1)
-    assert sorted(parsed) == ["1.md", "sub/dir/9.txt"]
-    assert sorted(a.title for a in store.articles()) == [
-        "Article number 0",
-        "Article number 9",
-        "Changed",
-    ]
+    reloaded = loader.reload()
+    assert reloaded is not None
+    assert (reloaded.added, reloaded.changed, reloaded.removed) == (1, 1, 1)
+    assert sorted(count_parses) == ["1.md", "sub/dir/9.txt"]
+    assert sorted(sources(reloaded.catalog.articles)) == ["0.md", "1.md", "sub/dir/9.txt"]
+    revisions = {entry.source: entry.revision for entry in reloaded.catalog.articles}
+    assert revisions["1.md"] != first.catalog.articles[1].revision  # the edit was read
 
 
 def test_a_good_file_turned_bad_keeps_its_last_good_version(seeds: Path) -> None:
     path = write_seed(seeds, "a.md", **article_fields(1))
-    store = SeedStore(seeds)
-    store.refresh()
+    loader = load(seeds)
+    good = loader.catalog
+    assert good is not None
     path.write_text("---\ntitle: [half-written\n")  # a save caught mid-write
     bump_mtime(path)
-    store.refresh()
-    assert [a.title for a in store.articles()] == ["Article number 1"]
-    problems = store.problems()
-    assert len(problems) == 1 and "last good version" in problems[0].message
+    reloaded = loader.reload()
+    assert reloaded is not None
+    assert reloaded.catalog.articles == good.articles  # the same entry, same revision
+    problems = loader.problems()
+    assert len(problems) == 1 and problems[0].fatal
+    assert "last good version" in problems[0].message
     path.unlink()
-    store.refresh()
-    assert store.articles() == [] and store.problems() == []
+    reloaded = loader.reload()
+    assert reloaded is not None
+    assert reloaded.catalog.articles == () and loader.problems() == []
 
 
-def test_only_md_and_txt_files_are_read(seeds: Path) -> None:
+def test_only_md_and_txt_files_are_read(seeds: Path, tmp_path: Path) -> None:
     write_seed(seeds, "a.md", **article_fields(1))
     write_seed(seeds, "b.yaml", **article_fields(2))
     write_seed(seeds, ".hidden.md", **article_fields(3))
+    write_seed(seeds, "c.txt", **article_fields(4))
     (seeds / "notes.md").mkdir()  # a directory with a seed-like name is not a file
-    catalog = catalog_of(seeds)
-    assert [a.source for a in catalog.articles] == ["a.md"]
+    catalog = catalog_of(seeds, tmp_path)
+    assert sorted(sources(catalog.articles)) == ["a.md", "c.txt"]
 
 
-def test_same_input_same_catalog(seeds: Path) -> None:
+def test_same_input_same_catalog(seeds: Path, tmp_path: Path) -> None:
     for n in range(5):
         write_seed(seeds, f"{n}.md", **article_fields(n, topics=["AI", f"T{n % 2}"]))
-    first, second = catalog_of(seeds), catalog_of(seeds)
-    assert first.articles == second.articles
+    first, second = catalog_of(seeds, tmp_path), catalog_of(seeds, tmp_path)
+    assert first == second
     assert list(first.feeds) == list(second.feeds)
+    # Pure: the order the entries come in (directory order, a pool's) changes nothing.
+    entries = list(first.articles)
+    random.Random(3).shuffle(entries)
+    config = settings.resolve({}, {})
+    assert build_catalog(entries, config) == build_catalog(first.articles, config)
+    assert list(build_catalog(entries, config).feeds) == list(first.feeds)
 
 
-def test_a_listing_without_stat_finds_what_a_scan_finds(seeds: Path, tmp_path: Path) -> None:
-    """A cold load lists the directory without a stat per file; it must find the same
-    files, and still stat (and check) symlinks, whose targets may leave the directory."""
+def test_the_scan_finds_nested_files_and_checks_symlinks(seeds: Path, tmp_path: Path) -> None:
+    """Nested directories are entered (one named like a seed too); a symlink is followed
+    only inside the seed directory; a FIFO is not a seed file."""
     for n in range(3):
         write_seed(seeds, f"{n}.md", **article_fields(n))
     write_seed(seeds / "nested" / "deeper", "inner.txt", **article_fields(50))
@@ -187,66 +223,43 @@ def test_a_listing_without_stat_finds_what_a_scan_finds(seeds: Path, tmp_path: P
     (seeds / "escape.md").symlink_to(outside)
     os.mkfifo(seeds / "pipe.md")
     stamps, problems = scan(seeds)
-    listed, listed_problems = scan(seeds, stat_files=False)
-    assert list(listed) == list(stamps)
-    assert {relative for relative, stamp in listed.items() if stamp == UNSTAMPED} == {
+    assert set(stamps) == {
         "0.md",
         "1.md",
         "2.md",
+        "link.md",
         "nested/deeper/inner.txt",
         "folder.md/x.md",
     }
-    assert listed["link.md"] == stamps["link.md"]  # stat'ed and checked, as always
-    assert [p.describe() for p in listed_problems] == [p.describe() for p in problems]
-    assert any("symlink points outside" in p.message for p in problems)
+    assert stamps["link.md"] == stamps["0.md"]  # the target's stamp: its edits are seen
+    assert [(p.source, p.fatal) for p in problems] == [("escape.md", True)]
+    assert "symlink points outside" in problems[0].message
+    loader = load(seeds)
+    assert any("symlink points outside" in p.message for p in loader.problems())
+    assert len(loader.catalog.articles) == 5  # type: ignore[union-attr]  # link.md duplicates 0.md
 
 
-def test_a_cold_load_stamps_each_file_as_it_read_it(seeds: Path, monkeypatch) -> None:
+def test_a_load_stamps_each_file_as_it_read_it(
+    seeds: Path, monkeypatch: pytest.MonkeyPatch, count_parses: list[str]
+) -> None:
     """Stamps come from the reads: the next reload reads nothing, even for a file that
     changed between the listing and its read (its new content is what was parsed)."""
-    import feedservice.catalog as catalog_module
-
     for n in range(4):
         write_seed(seeds, f"{n}.md", **article_fields(n))
-    real_scan = catalog_module.scan
 
-    def scan_then_edit(directory: Path, **options: bool) -> object:
-        listed = real_scan(directory, **options)
+    def scan_then_edit(directory: Path) -> Any:
+        listed = scan(directory)
         write_seed(seeds, "1.md", **article_fields(1, title="Edited after the listing"))
         bump_mtime(seeds / "1.md")
         return listed
 
-    monkeypatch.setattr(catalog_module, "scan", scan_then_edit)
-    store = SeedStore(seeds, cache=None)
-    store.refresh()
-    monkeypatch.setattr(catalog_module, "scan", real_scan)
-    assert "Edited after the listing" in {article.title for article in store.articles()}
-    assert all(stamp != UNSTAMPED for stamp in store._stamps.values())
-    assert store._stamps == scan(seeds)[0]
-    read: list[str] = []
-    original = catalog_module.read_seed_stamped
-    monkeypatch.setattr(
-        catalog_module,
-        "read_seed_stamped",
-        lambda root, rel: read.append(rel) or original(root, rel),
-    )
-    assert not store.refresh().any_change and read == []
-
-
-def test_serve_s_store_freezes_its_first_load_only(seeds: Path) -> None:
-    """`serve`'s parent freezes its heap before forking anyway; freezing the first load at
-    once spares the catalog and first render collections over it. Later loads are not."""
-    for n in range(3):
-        write_seed(seeds, f"{n}.md", **article_fields(n))
-    store = SeedStore(seeds, cache=None)
-    store.freeze_first_load = True
-    before = gc.get_freeze_count()
-    try:
-        store.refresh()
-        frozen = gc.get_freeze_count()
-        assert frozen > before
-        write_seed(seeds, "3.md", **article_fields(3))
-        assert store.refresh().added == 1
-        assert gc.get_freeze_count() <= frozen  # (frozen objects may be freed; none added)
-    finally:
-        gc.unfreeze()
+    monkeypatch.setattr(loader_module, "scan", scan_then_edit)
+    loader = Loader(Store.memory(), seeds, None, environ={}, render=False)
+    loader.reload()
+    monkeypatch.setattr(loader_module, "scan", scan)
+    stored = {path: row.stamp for path, row in loader.files.items()}
+    assert stored == scan(seeds)[0]  # the edited file's stamp is that of what was read
+    record = loader.store.reader().execute("SELECT record FROM files WHERE path = '1.md'")
+    assert "Edited after the listing" in record.fetchone()[0]
+    count_parses.clear()
+    assert loader.reload() is None and count_parses == []

@@ -4,7 +4,7 @@ directory is added to, edited, deleted from and corrupted for more than 20 secon
 Client threads (bounded in count, rate and time) poll feeds with and without gzip and
 with conditional requests. Every response is checked: no 5xx, the body parses as the
 format it claims, the ETag is the digest of exactly that body (so no response mixes two
-snapshots), and every article that stayed valid throughout is in every response of
+generations), and every article that stayed valid throughout is in every response of
 its feeds.
 """
 
@@ -218,7 +218,6 @@ def test_churn_under_load(tmp_path: Path) -> None:
         tmp_path,
         workers=2,
         wait_articles=STABLE,
-        env={"FEEDSERVICE_CACHE_DIR": "off"},
     )
     try:
         generation_before = server.health()["generation"]

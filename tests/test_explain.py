@@ -1,4 +1,5 @@
-"""`feedservice explain`: published (with feeds), draft, duplicate, bad file, and the rest."""
+"""`feedservice explain`: published (with feeds), draft, duplicate, bad file, and the rest;
+exit 2 with one line when the seed directory cannot be read."""
 
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ def test_published_names_identity_topics_and_feeds(site, capsys) -> None:
     assert out.splitlines()[0] == "news/one.md: published in 4 feeds"
     assert "identity: https://example.com/articles/1" in out
     assert "topics:   AI, Machine Learning" in out
-    assert "/topics/ai (page 2)  https://feeds.example.org/topics/ai.atom" in out
-    assert "/feeds/ml (page 1)" in out and "/topics/machine-learning (page 1)" in out
+    assert "/topics/ai/ (page 2)  https://feeds.example.org/topics/ai.atom" in out
+    assert "/feeds/ml/ (page 1)" in out and "/topics/machine-learning/ (page 1)" in out
+    assert "/feeds/all/ (page 2)" in out  # topic_limit 2: three newer articles
     assert "/feeds/best" not in out  # quality 50 < min_quality 90
 
 
@@ -136,4 +138,23 @@ def test_real_command(site) -> None:
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert json.loads(result.stdout)["files"][0]["winner"] == "news/one.md"
-    assert result.stderr == ""  # no progress bar off a terminal
+    assert result.stderr == ""  # stdout is the answer; no log lines around it
+
+
+def test_an_unreadable_seed_directory_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    config = write_config(tmp_path / "feeds.yaml", title="Unread")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for seeds in (tmp_path / "missing", a_file):
+        code = main(["explain", "--seeds", str(seeds), "--config", str(config), "a.md"])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == ""
+        (line,) = captured.err.splitlines()
+        assert line.startswith("feedservice: ") and str(seeds) in line
+    result = subprocess.run(
+        [sys.executable, "-m", "feedservice", "explain", "--seeds", str(tmp_path / "missing"),
+         "--config", str(config), "--format", "json", "https://example.com/articles/1"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr

@@ -1,4 +1,4 @@
-"""Fuzzing the seed-file parser: any bytes give a ParsedSeed or a SeedError, nothing else.
+"""Fuzzing the seed-file parser: any bytes give a Parsed article or a Problem, nothing else.
 
 Three sources of input, each bounded by `max_examples`: raw bytes, YAML-shaped
 token soup inside front-matter delimiters, and mutations of the real seed files
@@ -13,8 +13,9 @@ from conftest import REALWORLD, SAMPLE_SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedservice.articles import Article, ParsedSeed, parse_seed
-from feedservice.seeds import SeedError, split_front_matter
+from feedservice.ingest.article import Article, Parsed, from_record_text, parse_seed, record_text
+from feedservice.ingest.frontmatter import split_front_matter
+from feedservice.ingest.problem import Problem
 
 FUZZ = settings(
     max_examples=300,
@@ -151,28 +152,38 @@ def mutate(data: bytes, operations: list[tuple[str, int, int, bytes, str]]) -> b
 
 
 def check(data: bytes) -> None:
-    """The property: a clean Article, or the project's own error naming the file."""
+    """The property: a clean Article (that the store can keep and read back), or the
+    project's own error naming the file; no message quotes the secret."""
+    secret = _secret_of(data)
     try:
         result = parse_seed(data, "fuzz.md")
-    except SeedError as error:
+    except Problem as error:
         assert error.source == "fuzz.md"
         assert error.field
-        assert _secret_of(data) not in str(error)
+        assert error.fatal
+        assert secret not in str(error)
         return
-    assert isinstance(result, ParsedSeed)
+    assert isinstance(result, Parsed)
     article = result.article
     assert isinstance(article, Article)
     assert article.title and article.link.startswith(("http://", "https://"))
     assert article.published.tzinfo is not None
     for text in (article.title, article.excerpt, *article.topics):
         text.encode("utf-8")  # no lone surrogates can reach a feed
+    for warning in result.warnings:
+        assert warning.source == "fuzz.md" and warning.field and not warning.fatal
+        assert secret not in str(warning)
+    record = record_text(article)  # as the store keeps it
+    record.encode("utf-8")  # storable text: no lone surrogates
+    assert secret not in record
+    assert from_record_text(record, "fuzz.md") == article
 
 
 def _secret_of(data: bytes) -> str:
     """The file's `secured` value if it has a usable one, else a string never found."""
     try:
         secret = split_front_matter(data, "fuzz.md").data.get("secured")
-    except SeedError:
+    except Problem:
         secret = None
     text = str(secret).strip() if isinstance(secret, str | int | float) else ""
     return text if len(text) >= 4 and not isinstance(secret, bool) else "\x00never\x00"
@@ -216,4 +227,4 @@ def test_real_seeds_parse_cleanly() -> None:
     """The unmutated inputs are valid, so mutations start from the accepted path."""
     assert REAL
     for data in REAL:
-        assert isinstance(parse_seed(data, "real.md"), ParsedSeed)
+        assert isinstance(parse_seed(data, "real.md"), Parsed)

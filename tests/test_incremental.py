@@ -1,26 +1,44 @@
 """Incremental rendering: after a one-file change only the feeds that contain or
-contained that article are rendered again; every other document is carried over."""
+contained that article are rendered again; every other document is carried over in
+the store, byte for byte."""
 
 from __future__ import annotations
 
-import os
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import article_fields, bump_mtime, write_config, write_seed
+from conftest import Site, article_fields, bump_mtime, write_config, write_seed
+from consumers import read_feed
 
-from feedservice import documents
-from feedservice.catalog import SeedStore
-from feedservice.documents import Document, DocumentSet
-from feedservice.feeds import FORMATS, FeedPage
-from feedservice.service import Service
+from feedservice.http import urls
+from feedservice.render import documents
+from feedservice.render.page import FeedPage
 
 TOPICS = {0: ["AI"], 1: ["Robotics"], 2: ["Vision"], 3: ["AI", "Vision"], 4: ["Robotics"]}
+KINDS_OF_DOCUMENT = len(documents.RENDERERS)  # rss, atom, json and the HTML page
 
 
 @pytest.fixture
-def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
-    monkeypatch.setenv("FEEDSERVICE_CACHE_DIR", "off")
+def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many documents the renderers made, by feed key ("topics/ai")."""
+    counts: Counter[str] = Counter()
+
+    def counted(render: Callable[[FeedPage], bytes]) -> Callable[[FeedPage], bytes]:
+        def wrapper(page: FeedPage) -> bytes:
+            counts[f"{page.kind}/{page.name}"] += 1
+            return render(page)
+
+        return wrapper
+
+    for fmt, render in list(documents.RENDERERS.items()):
+        monkeypatch.setitem(documents.RENDERERS, fmt, counted(render))
+    return counts
+
+
+@pytest.fixture
+def site(tmp_path: Path, site_factory, renders: Counter[str]) -> Site:
     seeds = tmp_path / "seeds"
     for n, topics in TOPICS.items():
         write_seed(seeds, f"{n}.md", **article_fields(n, topics=topics, quality=10 * n))
@@ -32,186 +50,204 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
             {"name": "best", "title": "B", "description": "B", "topics": "*", "min_quality": 30},
         ],
     )
-    return Service(seeds, config)
+    return site_factory(seeds, config)
 
 
-def _edit(service: Service, n: int, **overrides: object) -> None:
-    path = write_seed(service.seeds_dir, f"{n}.md", **article_fields(n, **overrides))
+def _edit(site: Site, n: int, **overrides: object) -> None:
+    path = write_seed(site.loader.seeds, f"{n}.md", **article_fields(n, **overrides))
     bump_mtime(path)
 
 
-def _documents(service: Service) -> dict[tuple[str, str, str], object]:
-    snap = service.snapshot
-    return {
-        (fmt, kind, name): snap.documents.get(fmt, kind, name)
-        for (kind, name) in snap.catalog.feeds
-        for fmt in FORMATS
-    }
+def _page_one_keys(site: Site) -> list[str]:
+    catalog = site.loader.catalog
+    assert catalog is not None
+    return [
+        route.key
+        for feed in catalog.feeds.values()
+        for route in (
+            *(urls.Route("feed", feed.kind, feed.name, fmt) for fmt in urls.FORMATS),
+            urls.Route("page", feed.kind, feed.name),
+        )
+    ]
 
 
-def test_the_first_snapshot_renders_page_one_of_every_feed(service: Service) -> None:
-    documents = service.snapshot.documents
-    assert documents.rendered_feeds == set(service.snapshot.catalog.feeds)
-    assert documents.renders == len(service.snapshot.catalog.feeds) * len(FORMATS)
+def _stored(site: Site) -> dict[str, tuple[str, bytes]]:
+    """Every stored page-1 document: (ETag, body) by URL."""
+    found = {}
+    for key in _page_one_keys(site):
+        document = site.store.document(key)
+        assert document is not None, key
+        found[key] = (document.etag, document.body)
+    return found
 
 
-def test_a_reload_without_changes_renders_nothing(service: Service) -> None:
-    before = service.snapshot
-    after = service.reload()
-    assert after.documents is before.documents
+def _feed_of(key: str) -> str:
+    return key.split(".")[0].rstrip("/")[1:]  # "/topics/ai.rss" -> "topics/ai"
 
 
-def test_a_title_edit_re_renders_only_the_feeds_holding_that_article(service: Service) -> None:
-    before = _documents(service)
-    _edit(service, 1, topics=["Robotics"], quality=10, title="Robots, edited")
-    documents = service.reload().documents
-    expected = {("topics", "robotics"), ("feeds", "all"), ("feeds", "robots")}
-    assert documents.rendered_feeds == expected
-    assert documents.renders == len(expected) * len(FORMATS)
-    after = _documents(service)
-    for key, document in after.items():
-        if (key[1], key[2]) in expected:
-            assert document is not before[key]
-            assert document.etag != before[key].etag  # type: ignore[attr-defined]
+def test_the_first_generation_renders_page_one_of_every_feed(
+    site: Site, renders: Counter[str]
+) -> None:
+    catalog = site.loader.catalog
+    assert catalog is not None
+    assert set(renders) == set(catalog.feeds)
+    assert set(renders.values()) == {KINDS_OF_DOCUMENT}
+    assert len(_stored(site)) == len(catalog.feeds) * KINDS_OF_DOCUMENT
+    for key in _page_one_keys(site):  # and they are what is served
+        response = site.get(key)
+        assert response.status_code == 200
+        assert response.headers["ETag"] == f'"{site.store.document(key).etag}"'  # type: ignore[union-attr]
+
+
+def test_a_reload_without_changes_renders_nothing(site: Site, renders: Counter[str]) -> None:
+    before = _stored(site)
+    renders.clear()
+    assert site.reload() is None
+    assert renders == {} and _stored(site) == before
+
+
+def test_a_title_edit_re_renders_only_the_feeds_holding_that_article(
+    site: Site, renders: Counter[str]
+) -> None:
+    before = _stored(site)
+    renders.clear()
+    _edit(site, 1, topics=["Robotics"], quality=10, title="Robots, edited")
+    reloaded = site.reload()
+    assert reloaded is not None
+    expected = {"topics/robotics", "feeds/all", "feeds/robots"}
+    assert set(reloaded.changed_feeds) == expected
+    assert reloaded.rendered_feeds == len(expected)
+    assert renders == {key: KINDS_OF_DOCUMENT for key in expected}
+    after = _stored(site)
+    assert after.keys() == before.keys()
+    for key, (etag, body) in after.items():
+        if _feed_of(key) in expected:
+            assert etag != before[key][0], key
         else:
-            assert document is before[key], key  # carried over, not re-rendered
+            assert (etag, body) == before[key], key  # carried over, not re-rendered
+    titles = [item.title for item in read_feed(site.get("/feeds/robots.atom").data, "atom")[1]]
+    assert "Robots, edited" in titles
 
 
-def test_moving_an_article_re_renders_the_feeds_it_left_and_joined(service: Service) -> None:
-    _edit(service, 2, topics=["Robotics"], quality=20)  # leaves Vision, joins Robotics
-    documents = service.reload().documents
-    assert documents.rendered_feeds == {
-        ("topics", "vision"),
-        ("topics", "robotics"),
-        ("feeds", "all"),
-        ("feeds", "robots"),
+def test_moving_an_article_re_renders_the_feeds_it_left_and_joined(site: Site) -> None:
+    _edit(site, 2, topics=["Robotics"], quality=20)  # leaves Vision, joins Robotics
+    reloaded = site.reload()
+    assert reloaded is not None
+    assert set(reloaded.changed_feeds) == {
+        "topics/vision",
+        "topics/robotics",
+        "feeds/all",
+        "feeds/robots",
     }
+    assert reloaded.rendered_feeds == 4
 
 
-def test_deleting_an_article_re_renders_the_feeds_that_contained_it(service: Service) -> None:
-    (service.seeds_dir / "3.md").unlink()  # AI + Vision, quality 30 → also "best"
-    documents = service.reload().documents
-    assert documents.rendered_feeds == {
-        ("topics", "ai"),
-        ("topics", "vision"),
-        ("feeds", "all"),
-        ("feeds", "best"),
+def test_deleting_an_article_re_renders_the_feeds_that_contained_it(site: Site) -> None:
+    (site.loader.seeds / "3.md").unlink()  # AI + Vision, quality 30 → also "best"
+    reloaded = site.reload()
+    assert reloaded is not None and reloaded.removed == 1
+    assert set(reloaded.changed_feeds) == {
+        "topics/ai",
+        "topics/vision",
+        "feeds/all",
+        "feeds/best",
     }
+    assert reloaded.rendered_feeds == 4
 
 
-def test_a_touched_but_unchanged_file_renders_nothing(service: Service) -> None:
-    bump_mtime(service.seeds_dir / "0.md")  # re-parsed, same content: same revision
-    snapshot = service.reload()
-    assert snapshot.stats.changed == 1
-    assert snapshot.documents.renders == 0
-    assert snapshot.documents.rendered_feeds == set()
+def test_a_feed_that_disappears_is_dropped_from_the_store(site: Site) -> None:
+    _edit(site, 2, topics=["AI"], quality=20)  # Vision keeps only article 3
+    _edit(site, 3, topics=["AI"], quality=30)  # and now no article at all
+    reloaded = site.reload()
+    assert reloaded is not None and "topics/vision" in reloaded.changed_feeds
+    assert site.get("/topics/vision.rss").status_code == 404
+    assert site.store.document("/topics/vision.rss") is None
+    assert b"/topics/vision.rss" not in site.get("/topics.opml").data
 
 
-def test_later_pages_are_carried_over_when_unchanged(tmp_path: Path) -> None:
+def test_a_touched_but_unchanged_file_renders_nothing(site: Site, renders: Counter[str]) -> None:
+    renders.clear()
+    bump_mtime(site.loader.seeds / "0.md")  # re-parsed, same content: same revision
+    reloaded = site.reload()
+    assert reloaded is not None and reloaded.changed == 1
+    assert reloaded.rendered_feeds == 0 and reloaded.changed_feeds == ()
+    assert renders == {}
+
+
+def test_a_feed_setting_change_re_renders_that_feed_only(site: Site, renders: Counter[str]) -> None:
+    renders.clear()
+    write_config(
+        site.loader.config_path,  # type: ignore[arg-type]
+        feeds=[
+            {"name": "all", "title": "All", "description": "All", "topics": "*"},
+            {"name": "robots", "title": "Robots!", "description": "R", "topics": ["Robotics"]},
+            {"name": "best", "title": "B", "description": "B", "topics": "*", "min_quality": 30},
+        ],
+    )
+    reloaded = site.reload()
+    assert reloaded is not None
+    assert reloaded.changed_feeds == ("feeds/robots",)
+    assert renders == {"feeds/robots": KINDS_OF_DOCUMENT}
+    assert read_feed(site.get("/feeds/robots.rss").data, "rss")[0]["title"] == "Robots!"
+
+
+def _ai_site(tmp_path: Path, site_factory, newest_elsewhere: bool) -> Site:
+    """Nine articles; the AI feed has three pages of three (article 0 is elsewhere if
+    `newest_elsewhere`)."""
     seeds = tmp_path / "seeds"
     for n in range(9):
-        write_seed(seeds, f"{n}.md", **article_fields(n, topics=["AI"] if n else ["Other"]))
+        topics = ["Other"] if newest_elsewhere and n == 0 else ["AI"]
+        write_seed(seeds, f"{n}.md", **article_fields(n, topics=topics))
     config = write_config(tmp_path / "feeds.yaml", topic_limit=3, feeds=[])
-    service = Service(seeds, config)
-    old_last = service.snapshot.documents.get("rss", "topics", "ai", 3)
-    assert old_last is not None
-    # Article 0 is only in "other": the AI feed's pages keep their bytes and objects.
-    _edit(service, 0, topics=["Other"], title="Other, edited")
-    snapshot = service.reload()
-    assert snapshot.documents.rendered_feeds == {("topics", "other")}
-    assert snapshot.documents.get("rss", "topics", "ai", 3) is old_last
+    return site_factory(seeds, config)
 
 
-def test_a_later_page_survives_an_edit_on_page_one_but_not_a_shift(tmp_path: Path) -> None:
-    """Later pages are fingerprinted on demand: an edit elsewhere in the feed keeps them;
-    a new newest article shifts every page, so they render again when asked for."""
-    seeds = tmp_path / "seeds"
-    for n in range(9):
-        write_seed(seeds, f"{n}.md", **article_fields(n, topics=["AI"]))
-    config = write_config(tmp_path / "feeds.yaml", topic_limit=3, feeds=[])
-    service = Service(seeds, config)
-    documents = service.snapshot.documents
-    newest = service.snapshot.catalog.feed("topics", "ai").items[0].source  # type: ignore[union-attr]
-    old_last = documents.get("rss", "topics", "ai", 3)
-    assert old_last is not None and documents.get("rss", "topics", "ai", 4) is None
-    _edit(service, int(newest.split(".")[0]), title="Newest, edited")
-    snapshot = service.reload()
-    assert ("topics", "ai") in snapshot.documents.rendered_feeds
-    assert snapshot.documents.get("rss", "topics", "ai", 3) is old_last
+def test_later_pages_keep_their_bytes_when_their_items_are_unchanged(
+    tmp_path: Path, site_factory
+) -> None:
+    site = _ai_site(tmp_path, site_factory, newest_elsewhere=True)
+    old_last = site.get("/topics/ai.rss?page=3")
+    assert old_last.status_code == 200 and read_feed(old_last.data, "rss")[1]
+    # Article 0 (the oldest) is only in "other" and on the last page of "all": the AI
+    # feed's pages keep their bytes and ETags, and so does page 1 of "all".
+    _edit(site, 0, topics=["Other"], title="Other, edited")
+    reloaded = site.reload()
+    assert reloaded is not None
+    assert set(reloaded.changed_feeds) == {"topics/other", "feeds/all"}
+    assert reloaded.rendered_feeds == 1  # page 1 of "other"; "all" changed on page 3 only
+    new_last = site.get("/topics/ai.rss?page=3")
+    assert new_last.data == old_last.data
+    assert new_last.headers["ETag"] == old_last.headers["ETag"]
+    revalidated = site.get(
+        "/topics/ai.rss?page=3", headers={"If-None-Match": new_last.headers["ETag"]}
+    )
+    assert revalidated.status_code == 304
+
+
+def test_a_later_page_survives_an_edit_on_page_one_but_not_a_shift(
+    tmp_path: Path, site_factory
+) -> None:
+    """An edit elsewhere in the feed keeps a later page's bytes; a new newest article
+    shifts every page, so the later pages change."""
+    site = _ai_site(tmp_path, site_factory, newest_elsewhere=False)
+    feed = site.loader.catalog.feeds["topics/ai"]  # type: ignore[union-attr]
+    newest = feed.entries[0].source
+    old_last = site.get("/topics/ai.rss?page=3")
+    assert old_last.status_code == 200
+    assert site.get("/topics/ai.rss?page=4").status_code == 404
+    _edit(site, int(newest.split(".")[0]), title="Newest, edited")
+    reloaded = site.reload()
+    assert reloaded is not None and "topics/ai" in reloaded.changed_feeds
+    page_one = read_feed(site.get("/topics/ai.rss").data, "rss")[1]
+    assert page_one[0].title == "Newest, edited"
+    kept = site.get("/topics/ai.rss?page=3")
+    assert (kept.data, kept.headers["ETag"]) == (old_last.data, old_last.headers["ETag"])
     write_seed(
-        seeds,
+        site.loader.seeds,
         "new.md",
         **article_fields(99, topics=["AI"], publishedDateTime="2030-01-01T00:00:00Z"),
     )
-    snapshot = service.reload()
-    shifted = snapshot.documents.get("rss", "topics", "ai", 3)
-    assert shifted is not None and shifted.body != old_last.body
-
-
-# --- the first render on two cores (serve's first load) --------------------------------------
-
-
-@pytest.fixture
-def many_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
-    """Ten topic feeds and one configured feed: 33 page-1 documents."""
-    monkeypatch.setenv("FEEDSERVICE_CACHE_DIR", "off")
-    seeds = tmp_path / "seeds"
-    for n in range(30):
-        write_seed(seeds, f"{n}.md", **article_fields(n, topics=[f"Topic {n % 10}"]))
-    config = write_config(
-        tmp_path / "feeds.yaml",
-        feeds=[{"name": "all", "title": "All", "description": "All", "topics": "*"}],
-    )
-    return Service(seeds, config)
-
-
-def _rendered_here(monkeypatch: pytest.MonkeyPatch, *, child_fails: bool = False) -> list[int]:
-    """Record each render done by this process; optionally make a forked child's fail."""
-    parent = os.getpid()
-    here: list[int] = []
-    make = documents._make
-
-    def recorded(page: FeedPage, fmt: str) -> Document:
-        if os.getpid() == parent:
-            here.append(1)
-        elif child_fails:
-            raise RuntimeError("a child that fails")
-        return make(page, fmt)
-
-    monkeypatch.setattr(documents, "_make", recorded)
-    return here
-
-
-@pytest.mark.parametrize("child_fails", [False, True])
-def test_a_first_render_beside_a_child_equals_one_done_here(
-    many_feeds: Service, monkeypatch: pytest.MonkeyPatch, child_fails: bool
-) -> None:
-    catalog = many_feeds.snapshot.catalog
-    alone = DocumentSet(catalog)
-    here = _rendered_here(monkeypatch, child_fails=child_fails)
-    beside = DocumentSet(catalog, beside=True)
-    total = len(catalog.feeds) * len(FORMATS)
-    assert total >= documents.MIN_RENDERS_BESIDE
-    assert beside.renders == alone.renders == total
-    assert beside.rendered_feeds == alone.rendered_feeds
-    assert beside.rendered_documents() == alone.rendered_documents()  # bytes, ETags, prints
-    # About half were rendered in the child, unless it failed: then all of them here.
-    assert len(here) == total if child_fails else 0 < len(here) < total
-
-
-def test_serves_first_load_renders_beside_a_child_and_later_reloads_do_not(
-    many_feeds: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    here = _rendered_here(monkeypatch)
-    store = SeedStore(many_feeds.seeds_dir)
-    store.use_children = True  # as `serve`'s parent sets it
-    served = Service(many_feeds.seeds_dir, many_feeds.config_path, store=store)
-    assert 0 < len(here) < served.snapshot.documents.renders
-    assert served.snapshot.documents.rendered_documents() == (
-        many_feeds.snapshot.documents.rendered_documents()
-    )
-    here.clear()
-    many_feeds.store.use_children = True
-    _edit(many_feeds, 3, title="Changed")
-    many_feeds.reload()  # a later reload renders the few changed pages here
-    assert len(here) == many_feeds.snapshot.documents.renders > 0
+    assert site.reload() is not None
+    shifted = site.get("/topics/ai.rss?page=3")
+    assert shifted.status_code == 200 and shifted.data != old_last.data
+    assert site.get("/topics/ai.rss?page=4").status_code == 200  # ten items: a fourth page

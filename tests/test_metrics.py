@@ -1,14 +1,16 @@
 """/metrics: Prometheus text through the Flask client, and a churn run on a real
-two-worker server whose counters must agree with what the test did."""
+two-worker server whose counters must agree with what the test did.
+
+Request counters are counted by each worker and summed at scrape time (multiprocess
+mode, `<state_dir>/metrics`); reload and render figures are counted by the loader
+process; the gauges are read from the store's newest generation when scraped.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     LiveServer,
+    Site,
     article_fields,
     seed_text,
     wait_for,
@@ -24,9 +27,10 @@ from conftest import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedservice import metrics
-from feedservice.service import Service
-from feedservice.web import create_app
+from feedservice.http.app import create_app
+from feedservice.runtime import metrics
+from feedservice.runtime.loader import Loader
+from feedservice.store.db import Store
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -63,13 +67,38 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(temp, path)
 
 
+def file_counts(samples: Samples) -> dict[str, float]:
+    return {c: value(samples, "feedservice_reload_files_total", change=c) for c in metrics.CHANGES}
+
+
 # --- in-process, through the Flask test client -------------------------------------------
 
 
-def test_metrics_endpoint_counts_flask_requests(seeds: Path, config_file: Path) -> None:
+def in_process_scrape(site: Site) -> Samples:
+    response = site.get("/metrics")
+    assert response.status_code == 200
+    return parse(response.get_data(as_text=True))
+
+
+def observe_reloads(loader: Loader) -> None:
+    """The loader process's metrics listener, as `serve` wires it (the first reload's
+    files are the initial load, not changes)."""
+    first = [loader.store.generation() is None]
+
+    def observe(reloaded) -> None:
+        metrics.observe_reload(reloaded, first[0])
+        first[0] = False
+
+    loader.listeners.append(observe)
+
+
+def test_metrics_endpoint_counts_flask_requests(
+    seeds: Path, config_file: Path, site_factory: Callable[..., Site]
+) -> None:
     write_seed(seeds, "a.md", **article_fields(1, topics=["AI"]))
     write_seed(seeds, "b.md", **article_fields(2, topics=["AI", "Robots"]))
-    client = create_app(Service(seeds, config_file)).test_client()
+    site = site_factory(seeds, config_file)
+    client = site.client
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
@@ -84,6 +113,7 @@ def test_metrics_endpoint_counts_flask_requests(seeds: Path, config_file: Path) 
     client.get("/no/such/thing/at/all")  # 404, unmatched: never a raw path as a label
     client.get("/topics/nope.rss")  # 404
     client.get("/feeds.opml")
+    client.post("/topics/ai.rss")  # 405
     after = parse(client.get("/metrics").get_data(as_text=True))
 
     assert delta(requests_by_labels(after), before) == {
@@ -95,59 +125,105 @@ def test_metrics_endpoint_counts_flask_requests(seeds: Path, config_file: Path) 
         ("unmatched", "other", "404"): 1,
         ("/topics/<name>", "rss", "404"): 1,
         ("/feeds.opml", "opml", "200"): 1,
+        ("/topics/<name>", "rss", "405"): 1,
         ("/metrics", "text", "200"): 1,  # the first scrape
     }
     assert not any("/no/such" in route for route, _, _ in requests_by_labels(after))
-    # Gauges follow the service just built (this process has one registry).
+    # Gauges describe the store's newest generation.
     assert value(after, "feedservice_articles") == 2
     assert value(after, "feedservice_topics") == 2
     assert value(after, "feedservice_feeds") == 4  # all, ml, ai, robots
-
-
-def test_renders_are_counted_and_timed(seeds: Path, config_file: Path) -> None:
-    write_seed(seeds, "a.md", **article_fields(1, topics=["AI"]))
-    service = Service(seeds, config_file)
-    client = create_app(service).test_client()
-    before = parse(client.get("/metrics").get_data(as_text=True))
-    write_seed(seeds, "b.md", **article_fields(2, topics=["Robots"]))
-    service.reload()
-    after = parse(client.get("/metrics").get_data(as_text=True))
-    rendered = service.snapshot.documents.renders
-    assert rendered > 0
-    for name in ("feedservice_renders_total", "feedservice_render_duration_seconds_count"):
-        assert value(after, name) - value(before, name) == rendered
-    assert value(after, "feedservice_render_duration_seconds_sum") > value(
-        before, "feedservice_render_duration_seconds_sum"
+    assert value(after, "feedservice_seed_files") == 2
+    generation = site.store.generation()
+    assert generation is not None
+    assert value(after, "feedservice_generation") == generation.id
+    assert value(after, "feedservice_last_reload_timestamp_seconds") == pytest.approx(
+        generation.committed_at
     )
 
 
-def test_reload_metrics_follow_changes(seeds: Path, config_file: Path) -> None:
+def test_renders_are_counted_and_timed_by_the_loader(
+    seeds: Path, config_file: Path, site_factory: Callable[..., Site]
+) -> None:
+    write_seed(seeds, "a.md", **article_fields(1, topics=["AI"]))
+    site = site_factory(seeds, config_file)
+    before = in_process_scrape(site)
+    stored = site.store.fingerprints()
+    write_seed(seeds, "b.md", **article_fields(2, topics=["Robots"]))
+    assert site.reload() is not None
+    # What the loader rendered, read off the store: each new or re-rendered document.
+    now = site.store.fingerprints()
+    rendered = sum(1 for key, fingerprint in now.items() if stored.get(key) != fingerprint)
+    assert rendered > 0
+    after = in_process_scrape(site)
+    for name in ("feedservice_renders_total", "feedservice_render_duration_seconds_count"):
+        assert value(after, name) - value(before, name) == rendered, name
+    assert value(after, "feedservice_render_duration_seconds_sum") > value(
+        before, "feedservice_render_duration_seconds_sum"
+    )
+    # Serving renders nothing more in the loader's name.
+    for path in ("/topics/robots.rss", "/topics/ai.atom", "/feeds/all.json?page=1", "/"):
+        assert site.get(path).status_code == 200
+    assert value(in_process_scrape(site), "feedservice_renders_total") == value(
+        after, "feedservice_renders_total"
+    )
+
+
+def test_reload_metrics_follow_changes_and_every_reader_agrees(
+    tmp_path: Path, seeds: Path, config_file: Path
+) -> None:
     write_seed(seeds, "a.md", **article_fields(1))
     write_seed(seeds, "b.md", **article_fields(2))
-    service = Service(seeds, config_file)
-    client = create_app(service).test_client()
-    create_app(service)  # a second app on the same service must not count twice
-    before = parse(client.get("/metrics").get_data(as_text=True))
+    state = tmp_path / "state"
+    loader = Loader(Store.in_dir(state), seeds, config_file, environ={})
+    observe_reloads(loader)
+    loader.reload()  # the initial load: not counted as changes
+    # Two workers' apps on the same store: gauges come from the store, so they agree.
+    readers = []
+    for _ in range(2):
+        store = Store.in_dir(state, writable=False)
+        readers.append(metrics.instrument(create_app(store), store).test_client())
+
+    def scrape(reader) -> Samples:
+        return parse(reader.get("/metrics").get_data(as_text=True))
+
+    before = scrape(readers[0])
     write_seed(seeds, "c.md", **article_fields(3))
     atomic_write(seeds / "a.md", seed_text(**article_fields(1, title="Edited")))
     (seeds / "b.md").unlink()
     (seeds / "bad.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
-    service.reload()
-    after = parse(client.get("/metrics").get_data(as_text=True))
-    changes = {
-        change: value(after, "feedservice_reload_files_total", change=change)
-        - value(before, "feedservice_reload_files_total", change=change)
-        for change in metrics.CHANGES
-    }
+    assert loader.reload() is not None
+    after = scrape(readers[1])
+    changes = {change: file_counts(after)[change] - file_counts(before)[change] for change in
+               metrics.CHANGES}  # fmt: skip
     assert changes == {"added": 2, "changed": 1, "removed": 1}
     assert (
         value(after, "feedservice_reload_duration_seconds_count")
         - value(before, "feedservice_reload_duration_seconds_count")
         == 1
     )
-    assert value(after, "feedservice_seed_errors", kind="yaml") == 1
+    assert loader.reload() is None  # nothing changed: nothing committed, nothing counted
+    gauges = ("feedservice_seed_files", "feedservice_articles", "feedservice_generation")
+    scrapes = [scrape(reader) for reader in readers]
+    for name in gauges:
+        assert value(scrapes[0], name) == value(scrapes[1], name), name
+    assert value(scrapes[0], "feedservice_reload_duration_seconds_count") == value(
+        after, "feedservice_reload_duration_seconds_count"
+    )
     assert value(after, "feedservice_seed_files") == 3
     assert value(after, "feedservice_articles") == 2
+    assert value(after, "feedservice_generation") == 2
+    assert value(after, "feedservice_config_error") == 0
+    # A bad config: the gauge says so, from every reader, until it is fixed.
+    config_file.write_text("topic_limit: lots\n", encoding="utf-8")
+    assert loader.reload() is not None
+    assert [value(scrape(reader), "feedservice_config_error") for reader in readers] == [1, 1]
+    write_config(config_file, title="Fixed")
+    assert loader.reload() is not None
+    assert [value(scrape(reader), "feedservice_config_error") for reader in readers] == [0, 0]
+    # Bad seed files, by kind.
+    assert value(after, "feedservice_seed_errors", kind="yaml") == 1
+    assert value(after, "feedservice_seed_errors", kind="field") == 0
 
 
 @pytest.mark.parametrize(
@@ -196,18 +272,8 @@ def feed_requests(counts: dict[tuple[str, str, str], float]) -> dict:
     return {key: n for key, n in counts.items() if key[0] not in {"/healthz", "/metrics"}}
 
 
-def reporter_pid(metrics_dir: Path) -> int:
-    """The worker holding the reporter flock, read from /proc/locks."""
-    inode = (metrics_dir / metrics.LOCK_NAME).stat().st_ino
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "FLOCK" in fields and fields[5].endswith(f":{inode}"):
-            return int(fields[4])
-    raise AssertionError("no worker holds the reporter lock")
-
-
-def file_counts(samples: Samples) -> dict[str, float]:
-    return {c: value(samples, "feedservice_reload_files_total", change=c) for c in metrics.CHANGES}
+def reloads_counted(samples: Samples) -> float:
+    return value(samples, "feedservice_reload_duration_seconds_count")
 
 
 def test_churn_counters_agree_across_workers(
@@ -216,18 +282,18 @@ def test_churn_counters_agree_across_workers(
     config = write_config(tmp_path / "feeds.yaml", title="Churn", reload_interval=1)
     for n in range(10):
         write_seed(seeds, f"a{n}.md", **article_fields(n, topics=["AI"]))
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
+    state = tmp_path / "state"
+    metrics_dir = state / "metrics"
+    metrics_dir.mkdir(parents=True)
     (metrics_dir / "counter_4242.db").write_bytes(b"stale file of an earlier run")
-    server = live_server_factory(
-        seeds, config, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    )
-    assert not (metrics_dir / "counter_4242.db").exists()  # cleaned on start
+    server = live_server_factory(seeds, config, workers=2, extra_args=("--state-dir", str(state)))
+    assert not (metrics_dir / "counter_4242.db").exists()  # emptied on start
     pids = worker_pids(server)
     start = scrape(server)
     assert value(start, "feedservice_articles") == 10
     assert value(start, "feedservice_seed_files") == 10
     assert file_counts(start) == {"added": 0, "changed": 0, "removed": 0}  # initial load
+    assert reloads_counted(start) == value(start, "feedservice_generation") == 1
 
     # Known churn: +4 files (one of them bad), ~3 changed, -2 removed.
     for n in range(10, 13):
@@ -239,14 +305,16 @@ def test_churn_counters_agree_across_workers(
         (seeds / f"a{n}.md").unlink()
     expected = {"added": 4, "changed": 3, "removed": 2}
     wait_for(lambda: file_counts(scrape(server)) == expected, f"file counters {expected}")
-    # Both workers have reloaded by now, so the articles agree everywhere.
+    # Every worker reads the same store, so the articles agree everywhere.
     wait_for(lambda: {server.health()["articles"] for _ in range(6)} == {11}, "both workers")
     time.sleep(2.5)  # two more reload intervals: nobody counts the same change again
     samples = scrape(server)
     assert file_counts(samples) == expected
-    assert value(samples, "feedservice_seed_errors", kind="yaml") == 1
     assert value(samples, "feedservice_articles") == 11
     assert value(samples, "feedservice_seed_files") == 12
+    # One committed reload, one observation: counted once, by the loader alone.
+    assert reloads_counted(samples) == value(samples, "feedservice_generation")
+    assert value(samples, "feedservice_generation") == server.health()["generation"] >= 2
 
     # Known requests, spread over both workers by the server; the scrape sums them.
     before = requests_by_labels(scrape(server))
@@ -269,10 +337,9 @@ def test_churn_counters_agree_across_workers(
         ("unmatched", "other", "404"): 3,
     }
 
-    # The reporting worker dies; granian starts a new one. Nothing counted is lost
-    # and the next changes are counted exactly once by whoever reports now.
-    victim = reporter_pid(metrics_dir)
-    assert victim in pids
+    # A worker dies; granian starts a new one. Nothing counted is lost (the dead
+    # worker's counts stay in its file) and the next changes are counted exactly once.
+    victim = sorted(pids)[0]
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: len(seen_pids(server) - {victim}) == 2, "a replacement worker", 30)
     assert feed_requests(requests_by_labels(scrape(server))) == feed_requests(after)
@@ -284,65 +351,50 @@ def test_churn_counters_agree_across_workers(
     samples = scrape(server)
     assert file_counts(samples) == expected
     assert value(samples, "feedservice_articles") == 11
-    assert not list(metrics_dir.glob(f"gauge_live*_{victim}.db"))  # marked dead
-    assert reporter_pid(metrics_dir) != victim
+    assert reloads_counted(samples) == value(samples, "feedservice_generation")
+    assert value(samples, "feedservice_seed_errors", kind="yaml") == 1
+    assert value(samples, "feedservice_config_error") == 0
 
 
-def test_scrape_sums_workers_and_restart_starts_from_zero(
+def test_scrape_sums_workers_and_a_restart_starts_from_zero(
     tmp_path: Path, seeds: Path, live_server_factory: Callable[..., LiveServer]
 ) -> None:
     config = write_config(tmp_path / "feeds.yaml", title="Restart", reload_interval=60)
     write_seed(seeds, "a.md", **article_fields(1, topics=["AI"]))
-    server = live_server_factory(seeds, config, workers=2)
+    state = tmp_path / "state"
+    server = live_server_factory(seeds, config, workers=2, extra_args=("--state-dir", str(state)))
     pids = worker_pids(server)
     for _ in range(20):
         server.get("/topics/ai.atom")
     first = scrape(server)
-    assert (
-        value(
-            first, "feedservice_requests_total", route="/topics/<name>", format="atom", status="200"
-        )
-        == 20
-    )
-    # The parent rendered page 1 of each feed once, before forking the workers; the
-    # scrape sums every process's values, so those renders are counted.
-    assert value(first, "feedservice_renders_total") >= 3
-    # `serve` made a fresh temporary directory for the values; stopping removes it.
-    found = re.search(r"metrics: worker values in (\S+)", server.log())
-    assert found, server.log()
-    directory = Path(found.group(1))
-    assert directory.is_dir() and re.match(r"feedservice-metrics-", directory.name)
-    server.stop()
-    assert not directory.exists()
-    server = live_server_factory(seeds, config, workers=2)
+    atom_200 = {"route": "/topics/<name>", "format": "atom", "status": "200"}
+    assert value(first, "feedservice_requests_total", **atom_200) == 20
+    assert reloads_counted(first) == 1
+    assert list((state / "metrics").glob("*.db"))  # the values live in the state dir
+    # kill -9 of the whole service: its value files stay behind, and the next start
+    # on the same state directory must not add them up again.
+    server.stop(signal.SIGKILL)
+    left = {path.name for path in (state / "metrics").glob("*.db")}
+    assert left
+    server = live_server_factory(seeds, config, workers=2, extra_args=("--state-dir", str(state)))
     assert worker_pids(server).isdisjoint(pids)
     again = scrape(server)
-    assert (
-        value(
-            again, "feedservice_requests_total", route="/topics/<name>", format="atom", status="200"
-        )
-        == 0
-    )
+    assert value(again, "feedservice_requests_total", **atom_200) == 0
+    assert not left & {path.name for path in (state / "metrics").glob("*.db")}
+    # The store was current: the new loader rendered nothing, and counted only the
+    # reloads it committed itself.
+    assert value(again, "feedservice_articles") == 1
+    generations = value(first, "feedservice_generation")
 
+    def counted_since_restart() -> bool:
+        samples = scrape(server)
+        return reloads_counted(samples) == value(samples, "feedservice_generation") - generations
 
-def test_temporary_directory_of_a_killed_server_is_swept(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(metrics.tempfile, "tempdir", None)  # re-read TMPDIR
-    monkeypatch.setenv(metrics.ENV_DIR, "")  # unset: `serve` makes its own directory
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    orphan = tmp_path / f"{metrics.TEMP_PREFIX}orphan"
-    orphan.mkdir()
-    (orphan / metrics.OWNER_NAME).write_text(str(dead.pid))
-    (orphan / "counter_1.db").write_bytes(b"x")
-    living = tmp_path / f"{metrics.TEMP_PREFIX}living"
-    living.mkdir()
-    (living / metrics.OWNER_NAME).write_text(str(os.getpid()))
-    made, temporary = metrics.prepare_multiprocess_dir()
-    assert temporary and made.parent == tmp_path
-    assert (made / metrics.OWNER_NAME).read_text() == str(os.getpid())
-    assert not orphan.exists() and living.exists()
-    metrics.remove_multiprocess_dir(made)
-    assert not made.exists()
+    wait_for(counted_since_restart, "reload counts of this start only")
+    time.sleep(1)
+    assert value(scrape(server), "feedservice_renders_total") == 0
+    # Before the kill, the loader had rendered every stored document once, in its own
+    # process, and a worker's scrape included those counts.
+    documents = len(Store.in_dir(state, writable=False).fingerprints())
+    assert documents >= 3
+    assert value(first, "feedservice_renders_total") == documents

@@ -3,7 +3,7 @@
 HTML pages send a strict Content-Security-Policy (it starts from `default-src 'none'`
 and the page needs nothing it does not allow) and `nosniff`; feeds send `nosniff`.
 Hostile seed text is rendered inert on every page. The `secured` field never appears
-in any response, header, log line or CLI output.
+in any response, header, log line, CLI output or the store on disk.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from typing import Any
 import lxml.html
 import pytest
 from adversarial import SECRET_MARK, case_named, write_corpus
-from conftest import REPO, LiveServer, start_server, write_config
+from conftest import REPO, LiveServer, Site, make_site, start_server, write_config
 from lxml import etree
-
-from feedservice.service import Service
-from feedservice.web import create_app
 
 pytestmark = pytest.mark.timeout(120)
 ATOM = "http://www.w3.org/2005/Atom"
@@ -76,17 +73,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def flask_client(site: tuple[Path, Path]) -> Any:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FEEDSERVICE_CACHE_DIR", "off")
-        return create_app(Service(*site)).test_client()
+def loaded(site: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The real loader into a store in a temp dir, served by a worker's app (Flask client).
+    (Module-scoped: conftest's make_site, which site_factory wraps per test.)"""
+    loaded = make_site(*site, tmp_path_factory.mktemp("state"))
+    yield loaded
+    loaded.store.close()
+
+
+@pytest.fixture(scope="module")
+def flask_client(loaded: Site) -> Any:
+    return loaded.client
 
 
 @pytest.fixture(scope="module")
 def live(site: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(
-        *site, tmp_path_factory.mktemp("live"), workers=1, env={"FEEDSERVICE_CACHE_DIR": "off"}
-    )
+    server = start_server(*site, tmp_path_factory.mktemp("live"), workers=1)
     yield server
     server.stop()
 
@@ -236,7 +238,7 @@ def test_host_header_is_never_reflected(flask_client: Any, live: LiveServer) -> 
 
 
 def test_secured_never_in_any_output(
-    flask_client: Any, live: LiveServer, site: tuple[Path, Path]
+    flask_client: Any, live: LiveServer, site: tuple[Path, Path], loaded: Site
 ) -> None:
     for source in both(flask_client, live):
         for path in FEEDS + HTML_PAGES + OTHER:
@@ -245,7 +247,6 @@ def test_secured_never_in_any_output(
                 assert "secured" not in text, path
                 assert SECRET_MARK not in text, path
     seeds, config = site
-    environment = {**os.environ, "FEEDSERVICE_CACHE_DIR": "off"}
     for command in (
         ["check"],
         ["check", "--format", "json"],
@@ -268,10 +269,21 @@ def test_secured_never_in_any_output(
             text=True,
             timeout=60,
             cwd=REPO,
-            env=environment,
+            env=os.environ.copy(),
         )
         output = result.stdout + result.stderr
         assert "Traceback" not in output, output[-2000:]
-        assert "secured" not in output and SECRET_MARK not in output, command
+        assert SECRET_MARK not in output, command
+        assert "secured" not in output, command
+        if command[0] == "explain":
+            assert result.returncode == 0 and "published" in output, output[-2000:]
     log = live.log()
     assert "secured" not in log and SECRET_MARK not in log
+    # Nor is a secret ever written to disk: the store (and its WAL) of both.
+    state_files = [p for p in Path(str(loaded.store.path)).parent.iterdir() if p.is_file()]
+    state_files += [p for p in live.log_path.parent.glob(f"state-{live.port}/**/*") if p.is_file()]
+    assert any(p.name.startswith("feedservice.sqlite3") for p in state_files)
+    for path in state_files:
+        data = path.read_bytes()
+        assert SECRET_MARK.encode() not in data, path
+        assert b"secured" not in data, path

@@ -3,7 +3,8 @@
 The hub is a real HTTP server on a loopback port that records each POST, so the
 tests see exactly what a hub would: one form-encoded `hub.mode=publish` per
 feed URL of each changed feed, nothing for unchanged feeds, and a failing or
-stalled hub that never disturbs reloading or serving.
+stalled hub that never disturbs reloading or serving. The publisher is a loader
+listener: only the loader publishes, however many workers serve.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from conftest import article_fields, bump_mtime, free_port, seed_text, write_config, write_seed
+from conftest import Site, article_fields, bump_mtime, free_port, write_config, write_seed
 from lxml import etree
 
-from feedservice.articles import Article, parse_seed
-from feedservice.catalog import build_catalog
-from feedservice.config import parse_config
-from feedservice.service import Service
-from feedservice.web import create_app
-from feedservice.websub import WebSubPublisher, changed_feeds
+from feedservice.runtime.websub import WebSubPublisher
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FORMATS = ("rss", "atom", "json")
@@ -88,8 +84,9 @@ def hub() -> Iterator[Hub]:
     server.server_close()
 
 
-def make_site(tmp_path: Path, hub_url: str | None) -> tuple[Path, Path]:
-    """Three articles: two about Robots, one about Space; feeds all, robots, space."""
+def make_files(tmp_path: Path, hub_url: str | None) -> tuple[Path, Path]:
+    """Three articles: two about Robots, one about Space; feeds all, space-only and the
+    topics robots and space."""
     seeds = tmp_path / "seeds"
     write_seed(seeds, "r1.md", **article_fields(1, topics=["Robots"]))
     write_seed(seeds, "r2.md", **article_fields(2, topics=["Robots"]))
@@ -105,13 +102,29 @@ def make_site(tmp_path: Path, hub_url: str | None) -> tuple[Path, Path]:
     return seeds, config
 
 
-def expected_urls(*paths: str) -> list[str]:
-    return sorted(f"http://feeds.test{path}.{fmt}" for path in paths for fmt in FORMATS)
+def publishing_site(
+    tmp_path: Path, site_factory, hub_url: str | None, timeout: float = 5
+) -> tuple[Site, WebSubPublisher]:
+    """A site whose loader has a publisher, as `serve`'s loader has (after its first load)."""
+    seeds, config = make_files(tmp_path, hub_url)
+    site = site_factory(seeds, config)
+    publisher = WebSubPublisher(timeout=timeout)
+    site.loader.listeners.append(publisher)
+    return site, publisher
 
 
-def test_rel_hub_and_rel_self_in_rss_and_atom_and_json_hubs(tmp_path: Path, hub: Hub) -> None:
-    seeds, config = make_site(tmp_path, hub.url)
-    client = create_app(Service(seeds, config)).test_client()
+def expected_urls(*paths: str, base: str = "http://feeds.test") -> list[str]:
+    return sorted(f"{base}{path}.{fmt}" for path in paths for fmt in FORMATS)
+
+
+def robots(site: Site) -> int:
+    return len(site.loader.catalog.feeds["topics/robots"].entries)  # type: ignore[union-attr]
+
+
+def test_rel_hub_and_rel_self_in_rss_and_atom_and_json_hubs(
+    tmp_path: Path, hub: Hub, site_factory
+) -> None:
+    client = site_factory(*make_files(tmp_path, hub.url)).client
     for path in ("/feeds/all", "/topics/robots"):
         rss = etree.fromstring(client.get(path + ".rss").data)
         links = {link.get("rel"): link.get("href") for link in rss.iter(ATOM + "link")}
@@ -126,9 +139,8 @@ def test_rel_hub_and_rel_self_in_rss_and_atom_and_json_hubs(tmp_path: Path, hub:
         assert client.get(path + ".json").json["hubs"] == [{"type": "WebSub", "url": hub.url}]
 
 
-def test_no_hub_link_without_websub_hub(tmp_path: Path) -> None:
-    seeds, config = make_site(tmp_path, None)
-    client = create_app(Service(seeds, config)).test_client()
+def test_no_hub_link_without_websub_hub(tmp_path: Path, site_factory) -> None:
+    client = site_factory(*make_files(tmp_path, None)).client
     rss = etree.fromstring(client.get("/feeds/all.rss").data)
     assert [link.get("rel") for link in rss.iter(ATOM + "link")] == ["self"]
     atom = etree.fromstring(client.get("/feeds/all.atom").data)
@@ -136,39 +148,39 @@ def test_no_hub_link_without_websub_hub(tmp_path: Path) -> None:
     assert "hubs" not in client.get("/feeds/all.json").json
 
 
-def test_changed_feeds_are_those_whose_items_changed(tmp_path: Path) -> None:
-    def article(n: int, **overrides: object) -> Article:
-        text = seed_text(**article_fields(n, **overrides)).encode()
-        return parse_seed(text, f"{n}.md").article
+def test_changed_feeds_are_those_whose_items_changed(tmp_path: Path, site_factory) -> None:
+    seeds, config = make_files(tmp_path, None)
+    site = site_factory(seeds, config)
+    assert site.reload() is None  # the same files: no change at all
+    edited = write_seed(seeds, "r1.md", **article_fields(1, topics=["Robots"], title="New title"))
+    bump_mtime(edited)
+    reloaded = site.reload()
+    assert reloaded is not None
+    assert set(reloaded.changed_feeds) == {"feeds/all", "topics/robots"}
+    bump_mtime(edited)  # read again, the same content: no feed changed
+    reloaded = site.reload()
+    assert reloaded is not None and reloaded.changed == 1 and reloaded.changed_feeds == ()
+    write_seed(seeds, "sea.md", **article_fields(4, topics=["Sea"]))
+    reloaded = site.reload()
+    assert reloaded is not None
+    assert set(reloaded.changed_feeds) == {"feeds/all", "topics/sea"}
+    (seeds / "sea.md").unlink()  # a feed that is gone changed too
+    reloaded = site.reload()
+    assert reloaded is not None
+    assert set(reloaded.changed_feeds) == {"feeds/all", "topics/sea"}
 
-    config = parse_config({"base_url": "http://feeds.test"})
-    before = build_catalog([article(1, topics=["Robots"]), article(2, topics=["Space"])], config)
-    same = build_catalog([article(1, topics=["Robots"]), article(2, topics=["Space"])], config)
-    assert changed_feeds(before, same) == []
-    edited = build_catalog(
-        [article(1, topics=["Robots"], title="New title"), article(2, topics=["Space"])], config
-    )
-    assert {feed.path for feed in changed_feeds(before, edited)} == {"/feeds/all", "/topics/robots"}
-    added = build_catalog(
-        [article(1, topics=["Robots"]), article(2, topics=["Space"]), article(3, topics=["Sea"])],
-        config,
-    )
-    assert {feed.path for feed in changed_feeds(before, added)} == {"/feeds/all", "/topics/sea"}
 
+def test_one_publish_per_url_of_each_changed_feed(tmp_path: Path, hub: Hub, site_factory) -> None:
+    site, publisher = publishing_site(tmp_path, site_factory, hub.url)
+    seeds = site.loader.seeds
 
-def test_one_publish_per_url_of_each_changed_feed(tmp_path: Path, hub: Hub) -> None:
-    seeds, config = make_site(tmp_path, hub.url)
-    service = Service(seeds, config)
-    publisher = WebSubPublisher(timeout=5)
-    service.listeners.append(publisher)
-
-    service.reload()  # nothing changed
+    assert site.reload() is None  # nothing changed
     assert publisher.wait_idle(10)
     assert hub.received == []
 
     path = write_seed(seeds, "r1.md", **article_fields(1, topics=["Robots"], title="Edited"))
     bump_mtime(path)
-    service.reload()
+    site.reload()
     assert publisher.wait_idle(10)
     assert sorted(hub.urls()) == expected_urls("/feeds/all", "/topics/robots")
     assert all(form["hub.mode"] == ["publish"] for form in hub.received)
@@ -177,16 +189,37 @@ def test_one_publish_per_url_of_each_changed_feed(tmp_path: Path, hub: Hub) -> N
 
     # The same bytes again (a touch) is not a change a subscriber could see.
     bump_mtime(path)
-    service.reload()
+    assert site.reload() is not None
     assert publisher.wait_idle(10)
     assert len(hub.received) == 6
 
     write_seed(seeds, "s4.md", **article_fields(4, topics=["Space"]))
-    service.reload()
+    site.reload()
     assert publisher.wait_idle(10)
     added = expected_urls("/feeds/all", "/feeds/space-only", "/topics/space")
     assert sorted(hub.urls()[6:]) == added
     assert publisher.failed == 0 and publisher.sent == 15
+
+
+def test_a_hub_fetching_on_a_ping_gets_the_new_items(
+    tmp_path: Path, hub: Hub, site_factory
+) -> None:
+    """The loader commits before it pings: a hub that fetches the feed at once already
+    sees the change."""
+    site, publisher = publishing_site(tmp_path, site_factory, hub.url)
+    fetched: list[bytes] = []
+    real_publish = publisher.publish
+
+    def publish_then_fetch(hub_url: str, url: str) -> str | None:
+        problem = real_publish(hub_url, url)
+        fetched.append(site.get(url.removeprefix("http://feeds.test")).data)
+        return problem
+
+    publisher.publish = publish_then_fetch  # type: ignore[method-assign]
+    write_seed(site.loader.seeds, "s5.md", **article_fields(5, topics=["Space"]))
+    site.reload()
+    assert publisher.wait_idle(10)
+    assert len(fetched) == 9 and all(b"Article number 5" in body for body in fetched)
 
 
 @pytest.fixture
@@ -216,7 +249,12 @@ def garbled_hub() -> Iterator[str]:
 
 @pytest.mark.parametrize("failure", ["500", "refused", "garbled"])
 def test_failing_hub_is_harmless(
-    tmp_path: Path, hub: Hub, garbled_hub: str, failure: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    hub: Hub,
+    garbled_hub: str,
+    failure: str,
+    caplog: pytest.LogCaptureFixture,
+    site_factory,
 ) -> None:
     hub.status = 500
     hub_url = {
@@ -224,62 +262,80 @@ def test_failing_hub_is_harmless(
         "refused": f"http://127.0.0.1:{free_port()}/hub",
         "garbled": garbled_hub,
     }[failure]
-    seeds, config = make_site(tmp_path, hub_url)
-    service = Service(seeds, config)
-    publisher = WebSubPublisher(timeout=2)
-    service.listeners.append(publisher)
-    client = create_app(service).test_client()
+    site, publisher = publishing_site(tmp_path, site_factory, hub_url, timeout=2)
+    seeds = site.loader.seeds
 
     write_seed(seeds, "r5.md", **article_fields(5, topics=["Robots"]))
-    service.reload()
+    assert site.reload() is not None
     assert publisher.wait_idle(10)
     assert publisher.failed == 6 and publisher.sent == 0
-    assert "websub: 6 of 6 publishes to the hub failed" in caplog.text
-    assert client.get("/topics/robots.rss").status_code == 200
+    assert "websub: 6 of 6 publishes failed" in caplog.text
+    assert site.get("/topics/robots.rss").status_code == 200
     write_seed(seeds, "r6.md", **article_fields(6, topics=["Robots"]))
-    snapshot = service.reload()
-    assert len(snapshot.catalog.feed("topics", "robots").items) == 4  # reloads go on
+    assert site.reload() is not None
+    assert robots(site) == 4  # reloads go on
     assert publisher.wait_idle(10)
+    assert publisher.failed == 12
 
 
-def test_stalled_hub_never_delays_a_reload(tmp_path: Path, hub: Hub) -> None:
+def test_a_hub_that_never_answers_times_out(tmp_path: Path, hub: Hub, site_factory) -> None:
+    hub.release = threading.Event()  # held open until the test ends
+    site, publisher = publishing_site(tmp_path, site_factory, hub.url, timeout=0.5)
+    write_seed(site.loader.seeds, "r9.md", **article_fields(9, topics=["Robots"]))
+    assert site.reload() is not None
+    assert publisher.wait_idle(20)  # each POST gave up after its timeout
+    assert publisher.failed == 6 and publisher.sent == 0
+
+
+def test_stalled_hub_never_delays_a_reload(tmp_path: Path, hub: Hub, site_factory) -> None:
     hub.release = threading.Event()
-    seeds, config = make_site(tmp_path, hub.url)
-    service = Service(seeds, config)
-    publisher = WebSubPublisher(timeout=20)
-    service.listeners.append(publisher)
-    client = create_app(service).test_client()
+    site, publisher = publishing_site(tmp_path, site_factory, hub.url, timeout=20)
+    seeds = site.loader.seeds
 
     write_seed(seeds, "r7.md", **article_fields(7, topics=["Robots"]))
-    service.reload()
-    # The hub holds the first publish open until released: reload and serving go on.
+    assert site.reload() is not None
+    # The hub holds the first publish open until released: reloads and serving go on.
     write_seed(seeds, "r8.md", **article_fields(8, topics=["Robots"]))
-    assert len(service.reload().catalog.feed("topics", "robots").items) == 4
-    assert client.get("/topics/robots.atom").status_code == 200
+    assert site.reload() is not None
+    assert robots(site) == 4
+    assert site.get("/topics/robots.atom").status_code == 200
+    assert not publisher.wait_idle(0.2)
     assert hub.received == []
     hub.release.set()
     assert publisher.wait_idle(20)
     assert sorted(set(hub.urls())) == expected_urls("/feeds/all", "/topics/robots")
 
 
+def test_starting_a_server_publishes_nothing(tmp_path: Path, hub: Hub, live_server_factory) -> None:
+    """Nothing changed for a subscriber when the service starts, on an empty state
+    directory or on the one it left."""
+    seeds, config = make_files(tmp_path, hub.url)
+    state = ("--state-dir", str(tmp_path / "state"))
+    first = live_server_factory(seeds, config, workers=2, extra_args=state)
+    at_first_start = hub.wait_for(10**6, timeout=3)  # all it sends in 3 s
+    first.stop()
+    live_server_factory(seeds, config, workers=2, extra_args=state)
+    at_restart = hub.wait_for(len(at_first_start) + 1, timeout=3)[len(at_first_start) :]
+    assert at_restart == []
+    assert at_first_start == []
+
+
 def test_live_server_with_two_workers_publishes_each_url_once(
     tmp_path: Path, hub: Hub, live_server_factory
 ) -> None:
-    seeds, config = make_site(tmp_path, hub.url)
+    seeds, config = make_files(tmp_path, hub.url)
     server = live_server_factory(seeds, config, workers=2)
     base = server.url
-
-    def urls(*paths: str) -> list[str]:
-        return sorted(f"{base}{path}.{fmt}" for path in paths for fmt in FORMATS)
-
-    assert hub.wait_for(1, timeout=3) == []  # starting up is not a change
     rss = etree.fromstring(server.get("/topics/robots.rss")[2])
     assert {link.get("rel") for link in rss.iter(ATOM + "link")} == {"self", "hub"}
+    before = len(hub.wait_for(10**6, timeout=3))  # (what starting up sent: see the test above)
 
     write_seed(seeds, "s9.md", **article_fields(9, topics=["Space"]))
-    received = hub.wait_for(9, timeout=30)
-    assert sorted(received) == urls("/feeds/all", "/feeds/space-only", "/topics/space")
-    time.sleep(3)  # both workers have reloaded by now; the second must not publish again
-    assert len(hub.urls()) == 9
+    received = hub.wait_for(before + 9, timeout=30)[before:]
+    assert sorted(received) == expected_urls(
+        "/feeds/all", "/feeds/space-only", "/topics/space", base=base
+    )
+    time.sleep(3)  # several reloads later: nothing is published twice
+    assert len(hub.urls()) == before + 9
     status, _, body = server.get("/topics/space.json")
     assert status == 200 and b"Article number 9" in body
