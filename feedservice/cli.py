@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -183,6 +184,9 @@ def run_loader(args: argparse.Namespace, *, use_config: bool = True) -> Any:
         workers=os.cpu_count() or 1,
         render=False,
     )
+    quiet = logging.getLogger("feedservice.reload")  # the report says it all
+    quiet.propagate = False
+    quiet.addHandler(logging.NullHandler())
     loader.reload()
     return loader
 

@@ -133,7 +133,7 @@ def _destination(out: Path) -> Path:
                 f"{out} points to {target}, which is not a feedservice build; not replaced"
             )
         return out.parent / f"{out.name}.{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns():x}"
-    if out.exists() and not (out.is_dir() and (out / MARKER).exists()):
+    if out.exists() and not (out.is_dir() and ((out / MARKER).exists() or not any(out.iterdir()))):
         raise BuildError(f"{out} exists and is not a feedservice build; choose a new or empty path")
     return out
 
@@ -148,8 +148,8 @@ def _put_in_place(work: Path, final: Path, out: Path) -> None:
         if previous != final.resolve() and (previous / MARKER).exists():
             shutil.rmtree(previous, ignore_errors=True)
         return
-    if not out.exists():
-        os.replace(work, out)
+    if not out.exists() or not any(out.iterdir()):
+        os.replace(work, out)  # (a rename may replace an empty directory)
         return
     retired = out.parent / f".{out.name}.old-{os.getpid()}"
     os.replace(out, retired)  # a directory cannot be replaced by a rename: move ours aside

@@ -100,9 +100,10 @@ def count_request(route: str, fmt: str, status: int) -> None:
     child.inc()
 
 
-def timed(render: Callable[[], Any]) -> Any:
+def timed(render: Callable[..., Any], *args: Any) -> Any:
+    """`render(*args)`, counted and timed as one render."""
     started = time.perf_counter()
-    result = render()
+    result = render(*args)
     metrics = get()
     metrics.renders.inc()
     metrics.render_duration.observe(time.perf_counter() - started)

@@ -16,6 +16,7 @@ from datetime import datetime
 from feedservice.catalog import Catalog, Entry, Feed
 from feedservice.http import urls
 from feedservice.render.documents import render_feed_route, render_listing
+from feedservice.runtime.metrics import timed
 from feedservice.store.db import Generation, Store, Writer
 
 LISTINGS = (
@@ -93,7 +94,7 @@ def render_documents(
         for route in routes:
             wanted[route.key] = fingerprint
         for route in stale:
-            document = render_feed_route(store, generation, route, fingerprint)
+            document = timed(render_feed_route, store, generation, route, fingerprint)
             assert document is not None  # page 1 of a feed that exists
             tx.put_document(route.key, document)
         rendered += bool(stale)
@@ -108,7 +109,11 @@ def render_documents(
     for route in LISTINGS:
         wanted[route.key] = fingerprint
         if fingerprints.get(route.key) != fingerprint:
-            document = render_listing(store, generation, route, newest_change, fingerprint)
+            document = timed(
+                lambda route=route: render_listing(
+                    store, generation, route, newest_change, fingerprint
+                )
+            )
             tx.put_document(route.key, document)
     tx.delete_documents([key for key in fingerprints if key not in wanted])
     return wanted, rendered

@@ -119,11 +119,12 @@ def run_loader(args: LoaderArgs) -> None:
     loader.reload()
     if fresh:
         loader.listeners.append(publisher)
-    scheduler.start(loader)
+    reloading = scheduler.start(loader)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     stopped.wait()
+    reloading.shutdown(wait=False)
 
 
 class LoaderProcess:

@@ -251,7 +251,12 @@ def env_value(setting: Setting, text: str) -> Any:
         return text or None
     if len(text) > MAX_ENV_CHARS:
         raise ConfigError(f"feeds ({setting.env})", f"longer than {MAX_ENV_CHARS} characters")
-    return load_yaml(text, f"feeds ({setting.env})") if text.strip() else []
+    if not text.strip():
+        return []
+    try:
+        return load_yaml(text, setting.env)
+    except ConfigError as error:
+        raise ConfigError(f"feeds ({setting.env})", error.message) from None
 
 
 def load_yaml(text: str, where: str) -> Any:

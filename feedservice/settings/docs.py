@@ -20,7 +20,7 @@ def default_config_text() -> str:
         "# wins over this file. Reference: docs/configuration.md",
     ]
     for setting in SITE_SETTINGS:
-        if setting.name in {"feeds", "state_dir"}:
+        if setting.name == "feeds":
             continue
         value = yaml.safe_dump({setting.name: setting.default}, default_flow_style=False)
         lines += ["", f"# {setting.doc}", value.rstrip("\n")]

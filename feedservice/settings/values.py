@@ -91,7 +91,7 @@ def choice(*choices: str) -> Callable[[Any, str], str]:
 
 def topics(required: bool) -> Callable[[Any, str], tuple[str, ...]]:
     def parse(value: Any, key: str) -> tuple[str, ...]:
-        if value is None:
+        if value is None or (value in ([], ()) and not required):
             if required:
                 raise ConfigError(key, "is required (a list of topic names, or '*' for all)")
             return ()
