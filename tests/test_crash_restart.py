@@ -150,6 +150,29 @@ def stored(state: Path) -> tuple[int, dict[str, bytes], str]:
     return generation, stamps, integrity
 
 
+def taken_in(state: Path, version: str) -> bool:
+    """Every file's stored article is of `version` (a reload may have taken in part of a
+    change that was still being renamed into place; the next one takes the rest)."""
+    connection = sqlite3.connect(state / DATABASE_NAME)
+    try:
+        count = connection.execute(
+            "SELECT count(*) FROM files WHERE instr(record, ?) > 0", (f"({version})",)
+        ).fetchone()[0]
+    finally:
+        connection.close()
+    return count == FILES
+
+
+def settled_answers(server: LiveServer, state: Path, version: str, urls: list[str]) -> Answers:
+    """Every URL's answer, once the store holds all of `version`, all from one generation."""
+    wait_for(lambda: taken_in(state, version), f"version {version} taken in", 120)
+    while True:
+        generation = stored(state)[0]
+        answers = answers_of(over_http(server), urls)
+        if stored(state)[0] == generation:
+            return answers
+
+
 def start(
     root: Path,
     config: Path,
@@ -206,9 +229,8 @@ def test_kill_9_mid_reload_keeps_the_previous_generation(
     )
     state, port = tmp_path / "state", free_port()
     server = start(root, config, tmp_path, state, port, request)
-    wait_for(lambda: server.health()["articles"] == FILES, "the first load", 120)
     urls = every_url(state)
-    before = answers_of(over_http(server), urls)
+    before = settled_answers(server, state, "A", urls)
     assert sum(1 for answer in before.values() if answer[0] == 200) == len(urls) - 3
     generation, stamps, _ = stored(state)
     version = ""
@@ -230,7 +252,7 @@ def test_kill_9_mid_reload_keeps_the_previous_generation(
             break  # the kill landed before the reload committed
         # The reload won the race: its generation is now the previous one; try again.
         server = start(root, config, tmp_path, state, port, request)
-        before = answers_of(over_http(server), urls)
+        before = settled_answers(server, state, version, urls)
         generation, stamps, _ = stored(state)
     else:
         pytest.fail(f"no kill landed mid-reload in {ATTEMPTS} attempts")

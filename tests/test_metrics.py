@@ -83,7 +83,7 @@ def in_process_scrape(site: Site) -> Samples:
 def observe_reloads(loader: Loader) -> None:
     """The loader process's metrics listener, as `serve` wires it (the first reload's
     files are the initial load, not changes)."""
-    first = [loader.store.generation() is None]
+    first = [True]
 
     def observe(reloaded) -> None:
         metrics.observe_reload(reloaded, first[0])
@@ -194,8 +194,8 @@ def test_reload_metrics_follow_changes_and_every_reader_agrees(
     (seeds / "bad.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
     assert loader.reload() is not None
     after = scrape(readers[1])
-    changes = {change: file_counts(after)[change] - file_counts(before)[change] for change in
-               metrics.CHANGES}  # fmt: skip
+    then, now = file_counts(before), file_counts(after)
+    changes = {change: now[change] - then[change] for change in metrics.CHANGES}
     assert changes == {"added": 2, "changed": 1, "removed": 1}
     assert (
         value(after, "feedservice_reload_duration_seconds_count")
@@ -373,10 +373,12 @@ def test_scrape_sums_workers_and_a_restart_starts_from_zero(
     assert list((state / "metrics").glob("*.db"))  # the values live in the state dir
     # kill -9 of the whole service: its value files stay behind, and the next start
     # on the same state directory must not add them up again.
+    port = server.port  # the same public URL: nothing to render again
     server.stop(signal.SIGKILL)
     left = {path.name for path in (state / "metrics").glob("*.db")}
     assert left
-    server = live_server_factory(seeds, config, workers=2, extra_args=("--state-dir", str(state)))
+    args = ("--state-dir", str(state))
+    server = live_server_factory(seeds, config, workers=2, port=port, extra_args=args)
     assert worker_pids(server).isdisjoint(pids)
     again = scrape(server)
     assert value(again, "feedservice_requests_total", **atom_200) == 0
