@@ -76,7 +76,8 @@ class Feed:
         """Everything that can change page `number`'s bytes, in any format: site and feed
         settings, paging, and the page's items' revisions."""
         parts = [repr(sorted(site.items())), repr(sorted(self.meta().items())), str(number)]
-        parts.append(str(newest))  # an empty feed is dated by the catalog's newest article
+        if not self.entries:
+            parts.append(str(newest))  # an empty feed is dated by the catalog's newest article
         parts.extend(entry.revision for entry in self.page(number))
         digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"))
         return digest.hexdigest()[:32]

@@ -546,3 +546,19 @@ def test_the_fast_builder_equals_the_safe_loader_on_generated_documents(
     else:
         text = yaml.safe_dump({"key": value}, default_flow_style=style == "flow")
     assert _outcome(yamlload.load, text) == _outcome(_standard, text)
+
+
+@pytest.mark.timeout(20)
+def test_shared_nodes_under_the_alias_limit_are_never_expanded() -> None:
+    """Nine levels of ten aliases (90, under the limit of 100) name a billion values: the
+    builder must hand them to the standard loader, which shares nodes instead of copying."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    text = "\n".join(lines) + "\n"
+    loaded = yamlload.load(text)
+    assert loaded["a9"][0] is loaded["a9"][1]  # shared, as the safe loader leaves it
+    head = "title: Laughs\npublishedDateTime: 2021-01-01T00:00:00Z\nwebUrl: https://e.x/\n"
+    seed = f"---\n{text}{head}topics: *a9\n---\n"
+    parsed = parse_seed(seed.encode(), "laughs.md")
+    assert parsed.article.topics == ()

@@ -5,7 +5,8 @@ generic constructor: about half the time of a load. For a plain document (mappin
 sequences and scalars; no anchors, aliases or custom tags) `load` lets libyaml compose
 the node tree as always, then builds the values itself, calling PyYAML's own safe
 constructors for every scalar that is not a string. The result equals
-`yaml.load(text, SafeLoader)`; anything unusual, and every error, is left to that.
+`yaml.load(text, SafeLoader)`; anything unusual (an alias, a custom tag, ...), and
+every error, is left to that.
 The resolved tag of a plain scalar depends on its text only, so it is memoised.
 (benchmarks/inproc.py `shortcuts` measures what each part saves on a cold load.)
 """
@@ -85,7 +86,7 @@ class _Loader(SafeLoader):
         pass
 
 
-def _build(loader: _Loader, node: Any) -> Any:
+def _build(loader: _Loader, node: Any, seen: set[int]) -> Any:
     kind = node.__class__
     if kind is ScalarNode:
         if node.tag == _STR:
@@ -94,27 +95,30 @@ def _build(loader: _Loader, node: Any) -> Any:
         if construct is None:
             raise _Unusual(node.tag)  # !!binary, a custom tag, a merge key, ...
         return construct(loader, node)
+    if id(node) in seen:
+        raise _Unusual("an alias")  # a shared node: built once per use, it could explode
+    seen.add(id(node))
     if kind is MappingNode and node.tag == _MAP:
         mapping = {}
         for key, value in node.value:
             if key.__class__ is not ScalarNode:
                 raise _Unusual("a collection as a key")
-            mapping[_build(loader, key)] = _build(loader, value)
+            mapping[_build(loader, key, seen)] = _build(loader, value, seen)
         return mapping
     if kind is SequenceNode and node.tag == _SEQ:
-        return [_build(loader, item) for item in node.value]
+        return [_build(loader, item, seen) for item in node.value]
     raise _Unusual(node.tag)
 
 
 def load(text: str) -> Any:
     """`yaml.load(text, Loader=SafeLoader)`: the same value, the same errors."""
-    if "&" in text or "*" in text or SafeLoader.yaml_path_resolvers:
-        return yaml.load(text, Loader=SafeLoader)  # anchors share nodes: the standard way
+    if SafeLoader.yaml_path_resolvers:
+        return yaml.load(text, Loader=SafeLoader)
     try:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
-            return None if node is None else _build(loader, node)
+            return None if node is None else _build(loader, node, set())
         finally:
             loader.dispose()
     except Exception:  # unusual content, or an error: the standard loader decides

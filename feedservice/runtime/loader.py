@@ -201,9 +201,11 @@ class Loader:
                 fingerprints, rendered = render_documents(
                     self.store, tx, catalog, generation, self.fingerprints, change
                 )
+            committed = time.time()
             summary["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+            summary["loaded_at"] = _iso(committed)
             summary["changes"] = changes
-            number = tx.commit_generation(now, generation.site, summary)
+            number = tx.commit_generation(committed, generation.site, summary)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
         self.ids = ids
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
@@ -261,7 +263,7 @@ class Loader:
             "first_errors": [problem.describe() for problem in errors[:SHOWN_ERRORS]],
             "error_kinds": dict(Counter(error_kind(problem.field) for problem in errors)),
             "newest": -catalog.newest if catalog.newest is not None else None,
-            "loaded_at": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+            "loaded_at": _iso(now),
             **status,
         }
 
@@ -269,6 +271,10 @@ class Loader:
         """Every finding of the last reload, sorted: scan, file and catalog problems."""
         catalog = self.catalog or build_catalog(self.entries.values(), self.config)
         return all_problems(self.files.values(), self.scan_problems, catalog)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _log_problems(result: ParseResult) -> None:

@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,10 +141,12 @@ class LoaderProcess:
     def _supervise(self) -> None:
         while not self.stopping.is_set():
             self.process.join()
-            if self.stopping.is_set():
+            code = self.process.exitcode
+            if self.stopping.is_set() or code in (0, -signal.SIGTERM, -signal.SIGINT):
+                return  # stopped on purpose (systemd signals every process of the service)
+            log.error("the loader exited with status %s; starting it again", code)
+            if self.stopping.wait(1):
                 return
-            log.error("the loader exited with status %s; starting it again", self.process.exitcode)
-            time.sleep(1)
             self.process = self._spawn()
 
     def stop(self, timeout: float = 10) -> None:

@@ -318,7 +318,7 @@ def _file_row(
     names = tuple(topics.split(TOPIC_SEPARATOR)) if topics else ()
     quality, draft, revision, updated = rest
     return FileRow(
-        path,
+        os.fsdecode(path),
         stamp,
         found,
         bool(carried),
