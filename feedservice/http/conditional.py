@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from werkzeug.http import http_date, parse_accept_header, quote_etag
 from werkzeug.sansio.http import is_resource_modified
 
-from feedservice.store.db import Document
+from feedservice.store.rows import Document
 
 Headers = list[tuple[str, str]]
 # RFC 9110 §13.1.2: "*" or a list of entity-tags. Werkzeug takes bare words as tags too, so a

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from feedservice.http.urls import Route
 from feedservice.render.documents import render_feed_route
-from feedservice.store.db import Document, Generation, Store
+from feedservice.store.db import Store
+from feedservice.store.rows import Document, Generation
 
 MEMO_BYTES = 32 << 20  # per worker process
 

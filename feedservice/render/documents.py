@@ -18,7 +18,8 @@ from feedservice.ingest.article import from_record_text
 from feedservice.render import atom, html, jsonfeed, opml, rss
 from feedservice.render.page import EPOCH, FeedPage
 from feedservice.settings import Config
-from feedservice.store.db import Document, Generation, Store
+from feedservice.store.db import Store
+from feedservice.store.rows import Document, Generation
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",

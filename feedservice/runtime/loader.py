@@ -35,7 +35,8 @@ from feedservice.runtime.seedfiles import (
     seen_before,
 )
 from feedservice.settings import ConfigError
-from feedservice.store.db import FileRow, Generation, Store
+from feedservice.store.db import Store
+from feedservice.store.rows import FileRow, Generation
 
 log = logging.getLogger("feedservice.reload")
 SHOWN_ERRORS = 10

@@ -17,7 +17,9 @@ from feedservice.catalog import Catalog, Entry, Feed
 from feedservice.http import urls
 from feedservice.render.documents import render_feed_route, render_listing
 from feedservice.runtime.metrics import timed
-from feedservice.store.db import Generation, Store, Writer
+from feedservice.store.db import Store
+from feedservice.store.rows import Generation
+from feedservice.store.writer import Writer
 
 LISTINGS = (
     urls.Route("index"),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from feedservice.catalog import Catalog, Entry
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.parsing import ParseResult
-from feedservice.store.db import FileRow
+from feedservice.store.rows import FileRow
 
 Seen = dict[tuple[str, str], int]  # (identity, revision) -> its updated time, in µs
 

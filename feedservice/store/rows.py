@@ -1,0 +1,45 @@
+"""What the store holds, as Python values: documents, generations and seed-file rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TOPIC_SEPARATOR = "\x1f"  # topics are plain text: no control characters
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A rendered response: exact bytes, gzip bytes and their validators."""
+
+    body: bytes
+    gzip_body: bytes
+    etag: str  # strong validator of `body`, without quotes; the gzip body's is etag + "-gz"
+    content_type: str
+    last_modified: int  # POSIX seconds
+    fingerprint: str = ""  # what it was rendered from (documents carried across reloads)
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    id: int
+    committed_at: float
+    site: dict[str, Any]  # the site settings the documents were rendered with
+    summary: dict[str, Any]  # counts, problems and reload figures, for /healthz and logs
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One seed file as the store keeps it (without its article's record)."""
+
+    path: str  # relative to the seed directory, as os.fsdecode gives it
+    stamp: bytes
+    problems: list[dict[str, Any]]
+    carried: bool  # the article is the last good version of a file that is now bad
+    identity: str | None  # None: the file gives no article
+    sort: int | None
+    topics: tuple[str, ...]
+    quality: int | None
+    draft: bool
+    revision: str | None
+    updated: int | None

@@ -1,0 +1,112 @@
+"""The write half of the store: what one loader transaction may do (Store.transaction)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow
+
+KEEP_GENERATIONS = 20
+
+
+class Writer:
+    """The write half of one transaction (Store.transaction)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.execute = connection.execute
+        self.executemany = connection.executemany
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def put_files(self, rows: list[tuple[FileRow, str | None]]) -> None:
+        """Insert or update files by path, each with its article's record. A record of None
+        keeps the stored one (the last good version of a file that turned bad)."""
+        self.executemany(
+            "INSERT INTO files (path, stamp, problems, carried, record, identity, sort, topics,"
+            " quality, draft, revision, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
+            " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
+            " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
+            " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
+            " updated=excluded.updated",
+            [
+                (
+                    os.fsencode(row.path),
+                    row.stamp,
+                    json.dumps(row.problems, ensure_ascii=False) if row.problems else None,
+                    int(row.carried),
+                    record,
+                    row.identity,
+                    row.sort,
+                    TOPIC_SEPARATOR.join(row.topics) if row.topics else None,
+                    row.quality,
+                    int(row.draft),
+                    row.revision,
+                    row.updated,
+                )
+                for row, record in rows
+            ],
+        )
+
+    def delete_files(self, paths: Iterable[str]) -> None:
+        self.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in paths])
+
+    def put_feed(self, key: str, meta: dict[str, Any]) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO feeds VALUES (?, ?)",
+            (key, json.dumps(meta, ensure_ascii=False)),
+        )
+
+    def delete_feed(self, key: str) -> None:
+        self.execute("DELETE FROM feeds WHERE key = ?", (key,))
+        self.execute("DELETE FROM members WHERE feed = ?", (key,))
+
+    def add_members(self, feed: str, rows: Iterable[tuple[int, str, int]]) -> None:
+        """(sort, identity, file) rows into a feed."""
+        self.executemany(
+            "INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?)",
+            [(feed, sort, identity, file) for sort, identity, file in rows],
+        )
+
+    def remove_members(self, feed: str, rows: Iterable[tuple[int, str]]) -> None:
+        self.executemany(
+            "DELETE FROM members WHERE feed = ? AND sort = ? AND identity = ?",
+            [(feed, sort, identity) for sort, identity in rows],
+        )
+
+    def put_document(self, key: str, document: Document) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                document.fingerprint,
+                document.content_type,
+                document.etag,
+                document.last_modified,
+                document.body,
+                document.gzip_body,
+            ),
+        )
+
+    def delete_documents(self, keys: Iterable[str]) -> None:
+        self.executemany("DELETE FROM documents WHERE key = ?", [(key,) for key in keys])
+
+    def commit_generation(
+        self, committed_at: float, site: dict[str, Any], summary: dict[str, Any]
+    ) -> int:
+        cursor = self.execute(
+            "INSERT INTO generations (committed_at, site, summary) VALUES (?, ?, ?)",
+            (
+                committed_at,
+                json.dumps(site, ensure_ascii=False),
+                json.dumps(summary, ensure_ascii=False),
+            ),
+        )
+        generation = int(cursor.lastrowid or 0)
+        self.execute("DELETE FROM generations WHERE id <= ?", (generation - KEEP_GENERATIONS,))
+        return generation
