@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from feedservice.http import urls
-from feedservice.http.conditional import Headers, respond
+from feedservice.http.conditional import ANSWER_DEPENDS_ON, Headers, respond
 from feedservice.http.source import Source
 from feedservice.store.db import Store
 
@@ -29,6 +29,7 @@ MAX_TARGET_BYTES = 8192
 SHOWN_ERRORS = 10
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 304)}
+MEMO_ANSWERS = 4096  # answers kept per generation and worker (their bodies are shared)
 
 
 def answer(
@@ -142,30 +143,43 @@ def health(source: Source) -> dict[str, Any]:
 class FastPath:
     """GET and HEAD of the grammar's URLs, answered without Flask when the answer is a
     200 or 304; everything else (errors included) goes to Flask, which calls the same
-    `answer`, so both paths give the same bytes."""
+    `answer`, so both paths give the same bytes.
+
+    Pollers repeat the same requests, and an answer depends only on the generation and
+    on the request's method, path, query and three headers; so each answer is kept for
+    the rest of its generation (bounded), and a repeated poll is a dictionary lookup."""
 
     def __init__(self, source: Source, fallback: WSGIApp) -> None:
         self.source = source
         self.fallback = fallback
+        self._answers: tuple[int, dict[tuple[Any, ...], Any]] = (0, {})
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD")
-        path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-        if (method == "GET" or method == "HEAD") and len(path) + len(query) < MAX_TARGET_BYTES:
+        get = environ.get
+        method, path, query = get("REQUEST_METHOD"), get("PATH_INFO", ""), get("QUERY_STRING", "")
+        generation = self.source.generation()
+        if generation is None or (method != "GET" and method != "HEAD"):
+            return self.fallback(environ, start_response)
+        key = (method, path, query, *map(get, ANSWER_DEPENDS_ON))
+        owner, answers = self._answers
+        if owner != generation.id:
+            owner, answers = self._answers = (generation.id, {})
+        found = answers.get(key)
+        if found is None and len(path) + len(query) < MAX_TARGET_BYTES:
             try:
                 route = urls.parse(path, query)
                 found = route and answer(self.source, route, method, _EnvironHeaders(environ))
-            except HTTPException:
+            except (HTTPException, urls.BadRequest):
                 found = None
-            except urls.BadRequest:
-                found = None
-            if found:
-                status, headers, body = found
-                start_response(_STATUS_LINES[status], headers)
-                return [body]
-        return self.fallback(environ, start_response)
+            if found and len(answers) < MEMO_ANSWERS and sum(len(v or "") for v in key[3:]) < 512:
+                answers[key] = found
+        if not found:
+            return self.fallback(environ, start_response)
+        status, headers, body = found
+        start_response(_STATUS_LINES[status], list(headers))
+        return [body]
 
 
 class _EnvironHeaders:

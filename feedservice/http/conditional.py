@@ -19,6 +19,8 @@ from werkzeug.sansio.http import is_resource_modified
 from feedservice.store.rows import Document
 
 Headers = list[tuple[str, str]]
+# The request headers `respond` reads (as WSGI environ keys): an answer depends on no other.
+ANSWER_DEPENDS_ON = ("HTTP_ACCEPT_ENCODING", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 # RFC 9110 §13.1.2: "*" or a list of entity-tags. Werkzeug takes bare words as tags too, so a
 # malformed If-None-Match would hide If-Modified-Since; RFC 9110 says to ignore it instead.
 _ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
