@@ -11,7 +11,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from feedservice.ingest.clean import slugify, utc_micros
 from feedservice.ingest.problem import Problem, display_path
@@ -21,9 +21,8 @@ TOPICS = "topics"
 FEEDS = "feeds"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What the catalog needs of one article."""
+class Entry(NamedTuple):
+    """What the catalog needs of one article (a tuple: cheap to send between processes)."""
 
     source: str  # the seed file, relative to the seed directory
     identity: str
@@ -113,14 +112,14 @@ def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
     warnings: list[Problem] = []
     winners: list[Entry] = []
     for identity, group in groups.items():
-        # Newest publish date wins, then the lexically first path: deterministic.
-        group.sort(key=lambda entry: (entry.sort, entry.source))
-        winners.append(group[0])
-        for loser in group[1:]:
-            duplicates[loser.source] = group[0].source
+        if len(group) > 1:  # newest publish date wins, then the first path: deterministic
+            group.sort(key=lambda entry: (entry.sort, entry.source))
             winner = display_path(group[0].source)
             message = f"duplicate of {winner} (same link {identity}); that file is served"
-            warnings.append(Problem(display_path(loser.source), "webUrl", message, fatal=False))
+            for loser in group[1:]:
+                duplicates[loser.source] = group[0].source
+                warnings.append(Problem(display_path(loser.source), "webUrl", message, fatal=False))
+        winners.append(group[0])
     winners.sort(key=lambda entry: entry.order)
     articles = tuple(winners)
     feeds: dict[str, Feed] = {}
@@ -133,29 +132,36 @@ def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
     return Catalog(articles, feeds, duplicates, frozenset(drafts), tuple(warnings))
 
 
-def slugs_of(entry: Entry) -> set[str]:
-    return {slugify(topic) for topic in entry.topics}
-
-
 def why_not(spec: Any, entry: Entry) -> str | None:
     """Why a configured feed's rules keep this published article out; None if they don't."""
-    found = slugs_of(entry)
+    return _topic_rule(spec, entry.topics) or _quality_rule(spec, entry.quality)
+
+
+def _topic_rule(spec: Any, topics: tuple[str, ...]) -> str | None:
+    found = {slugify(topic) for topic in topics}
     wanted = {slugify(topic) for topic in spec.topics}
     if ALL_TOPICS not in spec.topics and wanted.isdisjoint(found):
-        return f"none of its topics ({', '.join(entry.topics) or 'none'}) is one the feed carries"
+        return f"none of its topics ({', '.join(topics) or 'none'}) is one the feed carries"
     excluded = sorted(found & {slugify(topic) for topic in spec.exclude_topics})
-    if excluded:
-        return f"its topic {excluded[0]!r} is excluded"
-    if spec.min_quality is not None and (entry.quality or 0) < spec.min_quality:
-        return (
-            f"its quality {entry.quality or 0} is below the feed's min_quality {spec.min_quality}"
-        )
+    return f"its topic {excluded[0]!r} is excluded" if excluded else None
+
+
+def _quality_rule(spec: Any, quality: int | None) -> str | None:
+    if spec.min_quality is not None and (quality or 0) < spec.min_quality:
+        return f"its quality {quality or 0} is below the feed's min_quality {spec.min_quality}"
     return None
 
 
 def _configured_feed(spec: Any, articles: tuple[Entry, ...]) -> Feed:
-    entries = tuple(entry for entry in articles if why_not(spec, entry) is None)
-    return Feed(FEEDS, spec.name, spec.title, spec.description, spec.limit, entries)
+    verdicts: dict[tuple[str, ...], bool] = {}  # topic lists repeat: decide each once
+    carried = []
+    for entry in articles:
+        fits = verdicts.get(entry.topics)
+        if fits is None:
+            fits = verdicts[entry.topics] = _topic_rule(spec, entry.topics) is None
+        if fits and _quality_rule(spec, entry.quality) is None:
+            carried.append(entry)
+    return Feed(FEEDS, spec.name, spec.title, spec.description, spec.limit, tuple(carried))
 
 
 def _topic_feeds(articles: tuple[Entry, ...], config: Any) -> list[Feed]:

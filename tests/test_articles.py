@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from adversarial import CASES, write_corpus
 from conftest import REALWORLD, SAMPLE_SEEDS, article_fields, seed_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedservice.ingest.article import (
     Article,
@@ -17,7 +19,13 @@ from feedservice.ingest.article import (
     record_text,
     revision,
 )
-from feedservice.ingest.clean import canonical_identity, clean_url, plain_text, slugify
+from feedservice.ingest.clean import (
+    canonical_identity,
+    canonical_identity_by_parts,
+    clean_url,
+    plain_text,
+    slugify,
+)
 from feedservice.ingest.files import read_seed, scan
 from feedservice.ingest.problem import Problem
 
@@ -324,3 +332,23 @@ def test_every_field_reads_back_from_its_record() -> None:
     ]
     assert unset == ["is_draft"], unset  # every other field is set, so every one is checked
     assert_records_round_trip([article, parse(**article_fields(2, published=False)).article])
+
+
+URL_PARTS = st.sampled_from(
+    ["", "/", "a", "..", ".", "%7E", "~", "-", "_", "?", "#", "=", "&", "x.y"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["http", "https", "HTTP"]),
+    st.sampled_from(["example.com", "EXAMPLE.com", "a.b.c", "x-y.z", "example.com:8080", "u@e.x"]),
+    st.lists(URL_PARTS, max_size=8),
+)
+def test_the_quick_identity_equals_the_one_by_parts(
+    scheme: str, host: str, parts: list[str]
+) -> None:
+    """Most links take a quick path to their identity; it must give exactly what urlsplit
+    and the RFC 3986 rules give."""
+    link = clean_url(f"{scheme}://{host}/" + "/".join(parts))
+    assert canonical_identity(link) == canonical_identity_by_parts(link)

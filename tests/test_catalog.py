@@ -247,8 +247,8 @@ def test_a_load_stamps_each_file_as_it_read_it(
     for n in range(4):
         write_seed(seeds, f"{n}.md", **article_fields(n))
 
-    def scan_then_edit(directory: Path) -> Any:
-        listed = scan(directory)
+    def scan_then_edit(directory: Path, **options: Any) -> Any:
+        listed = scan(directory, **options)
         write_seed(seeds, "1.md", **article_fields(1, title="Edited after the listing"))
         bump_mtime(seeds / "1.md")
         return listed

@@ -167,21 +167,14 @@ def revision(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
-def to_record(value: Any) -> Any:
-    """A dataclass tree as JSON-able values; fields at their default are left out."""
-    found = _fields(value.__class__)
-    if found is not None:
-        record = {}
-        for name, default in found:
-            item = getattr(value, name)
-            if item != default:
-                record[name] = to_record(item)
-        return record
-    if value.__class__ is tuple or value.__class__ is list:
-        return [to_record(item) for item in value]
-    if value.__class__ is datetime:
-        return value.isoformat()
-    return value
+def to_record(value: Any) -> dict[str, Any]:
+    """A dataclass as JSON-able values; fields at their default are left out."""
+    record = {}
+    for name, default, encode in _encoders(value.__class__):
+        item = getattr(value, name)
+        if item != default:
+            record[name] = encode(item)
+    return record
 
 
 def from_record(cls: type, data: dict[str, Any]) -> Any:
@@ -190,10 +183,30 @@ def from_record(cls: type, data: dict[str, Any]) -> Any:
     return cls(**{name: decoders[name](value) for name, value in data.items()})
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 @functools.cache
-def _fields(cls: type) -> tuple[tuple[str, Any], ...] | None:
-    """(name, default) of a dataclass's fields; None for any other type."""
-    return tuple((f.name, f.default) for f in fields(cls)) if is_dataclass(cls) else None
+def _encoders(cls: type) -> tuple[tuple[str, Any, Callable[[Any], Any]], ...]:
+    """(name, default, encode) per field, made once per class from its type hints."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, f.default, _encoder(hints[f.name])) for f in fields(cls))
+
+
+def _encoder(hint: Any) -> Callable[[Any], Any]:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = _encoder(next(arg for arg in typing.get_args(hint) if arg is not type(None)))
+        return _same if inner is _same else lambda value: None if value is None else inner(value)
+    if origin is tuple:
+        item = _encoder(typing.get_args(hint)[0])
+        return list if item is _same else lambda value: [item(entry) for entry in value]
+    if hint is datetime:
+        return datetime.isoformat
+    if is_dataclass(hint):
+        return to_record
+    return _same
 
 
 @functools.cache
@@ -214,7 +227,7 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
         return datetime.fromisoformat
     if is_dataclass(hint):
         return lambda value: from_record(hint, value)  # type: ignore[arg-type]
-    return lambda value: value
+    return _same
 
 
 # --- field readers: `fail(key, message)` makes the Problem to raise; `warn` records one ----

@@ -36,7 +36,7 @@ _SLUG_SEPARATORS = re.compile(r"[^a-z0-9]+")
 # A URL clean_url returns unchanged: lower-case http(s), a plain host (no userinfo, port,
 # IPv6 or escapes), then only characters quote() keeps, and no `%`.
 _CLEAN_URL = re.compile(
-    r"https?://[A-Za-z0-9.-]+(?:[/?#][" + re.escape(_URL_SAFE.replace("%", "")) + r"]*)?"
+    r"(https?)://([A-Za-z0-9.-]+)((?:[/?#][" + re.escape(_URL_SAFE.replace("%", "")) + r"]*)?)"
 )
 # Repair encoding damage only: keep curly quotes, ligatures and full-width forms as written.
 _FTFY_REPAIR_ONLY = ftfy.TextFixerConfig(
@@ -119,6 +119,17 @@ def canonical_identity(link: str) -> str:
     """The article's identity (RSS guid, Atom id, JSON Feed id): its link in RFC 3986
     normal form, without default port or fragment. Title edits, renames and restarts
     leave it unchanged; two files with the same link describe one article."""
+    plain = _CLEAN_URL.fullmatch(link)
+    if plain is not None:  # no port, userinfo or escapes (most links): only split it
+        scheme, host, rest = plain.groups()
+        path, _, query = rest.partition("#")[0].partition("?")
+        path = _remove_dot_segments(path) or "/"
+        return f"{scheme}://{host.lower()}{path}" + (f"?{query}" if query else "")
+    return canonical_identity_by_parts(link)
+
+
+def canonical_identity_by_parts(link: str) -> str:
+    """`canonical_identity` for any link, through urlsplit (the fast form's reference)."""
     parts = urlsplit(link)
     host = (parts.hostname or "").lower()
     port = parts.port if parts.port not in {None, 80, 443} else None

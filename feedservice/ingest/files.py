@@ -27,8 +27,13 @@ def stamp_of(info: os.stat_result) -> Stamp:
     return _STAMP.pack(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
-def scan(root: str | os.PathLike[str]) -> tuple[dict[str, Stamp], list[Problem]]:
+def scan(
+    root: str | os.PathLike[str], *, stat_files: bool = True
+) -> tuple[dict[str, Stamp], list[Problem]]:
     """Every seed file under `root` (recursively) with its stamp, and what could not be read.
+
+    With `stat_files=False` a regular file's stamp is left empty (b""): for a load that
+    reads every file anyway and takes each stamp from the file it opened (read_seed).
 
     Hidden files and directories are skipped; symlinked directories are not entered; a
     symlinked file is read only if it resolves inside `root`. Raises Problem if `root`
@@ -61,6 +66,10 @@ def scan(root: str | os.PathLike[str]) -> tuple[dict[str, Stamp], list[Problem]]
             if entry.name.startswith("."):
                 continue  # editors' swap files and hidden directories
             try:
+                if not stat_files and entry.is_file(follow_symlinks=False):
+                    if entry.name.endswith(SEED_SUFFIXES):
+                        stamps[relative] = b""  # (no system call: the listing's file type)
+                    continue
                 info = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     _enter(pending, entry.path, relative, problems)

@@ -22,6 +22,7 @@ from feedservice.ingest.problem import Problem
 MAX_YAML_DEPTH = 64
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 50_000  # a real seed has ~100 values
+COMPOSER_SAFE_DEPTH = 1000  # libyaml composes in C recursion: 100,000 levels crash it
 _SMALL_YAML = MAX_YAML_NODES // 2  # fewer characters cannot make MAX_YAML_NODES values
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
 # What YAML 1.1 does not allow in a stream (C0 except tab and line breaks, C1 except NEL,
@@ -112,10 +113,31 @@ def _repair(text: str, source: str, first_line: int) -> tuple[str, tuple[Problem
 
 
 def load_yaml_document(text: str, source: str, first_line: int = 2) -> Any:
-    """`yaml.load(text, SafeLoader)`, bounded; errors become Problems with the file line."""
-    refuse_yaml_bombs(text, source, first_line)
+    """`yaml.load(text, SafeLoader)`, bounded; errors become Problems with the file line.
+
+    A plain document (most seed files) is built by yamlload, which counts levels and
+    values as it builds; before libyaml composes anything, only a document that could
+    nest deep enough to exhaust the C stack, or is long enough to hold too many values,
+    takes the exact event pass. The standard loader's documents (aliases, custom tags)
+    always take it first."""
+    checked = len(text) > _SMALL_YAML or _may_nest_too_deep(text, COMPOSER_SAFE_DEPTH)
+    if checked:
+        refuse_yaml_bombs(text, source, first_line)
     try:
-        return yamlload.load(text)
+        return yamlload.build(text, MAX_YAML_DEPTH, MAX_YAML_NODES)
+    except yamlload.Limit as limit:
+        line = limit.line + first_line
+        if limit.message == "levels":
+            raise Problem(
+                source, "(yaml)", f"nested more than {MAX_YAML_DEPTH} levels deep", line
+            ) from None
+        raise Problem(source, "(yaml)", f"more than {MAX_YAML_NODES} values", line) from None
+    except yamlload.Unusual:
+        pass
+    if not checked:
+        refuse_yaml_bombs(text, source, first_line)
+    try:
+        return yaml.load(text, Loader=yamlload.SafeLoader)
     except yaml.YAMLError as error:
         raise _yaml_problem(error, source, first_line) from None
     except RecursionError:
@@ -125,15 +147,8 @@ def load_yaml_document(text: str, source: str, first_line: int = 2) -> Any:
 
 
 def refuse_yaml_bombs(text: str, source: str, first_line: int = 2) -> None:
-    """Reject deep nesting, alias floods and huge node counts before libyaml builds them.
-
-    Only a document that could break a limit pays for the event pass: an alias needs `&`
-    and `*`; MAX_YAML_NODES values need at least MAX_YAML_NODES / 2 characters; and
-    nesting needs a level opener or an indentation step per level (see _may_nest_too_deep).
-    """
-    aliases_possible = "&" in text and "*" in text
-    if len(text) <= _SMALL_YAML and not aliases_possible and not _may_nest_too_deep(text):
-        return
+    """Reject deep nesting, alias floods and huge node counts before libyaml builds them:
+    the exact pass over libyaml's events (iterative, so any depth is safe)."""
     depth = aliases = nodes = 0
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
@@ -161,8 +176,8 @@ def refuse_yaml_bombs(text: str, source: str, first_line: int = 2) -> None:
         raise found from None
 
 
-def _may_nest_too_deep(text: str) -> bool:
-    """Whether `text` could nest deeper than MAX_YAML_DEPTH (over-estimated, never under).
+def _may_nest_too_deep(text: str, limit: int = MAX_YAML_DEPTH) -> bool:
+    """Whether `text` could nest deeper than `limit` (over-estimated, never under).
 
     Each level beyond the root takes a flow bracket, a block `-`/`?` indicator (at most two
     levels each: `- key:` opens a sequence and a mapping) or one more column of
@@ -170,10 +185,10 @@ def _may_nest_too_deep(text: str) -> bool:
     on UTF-8 bytes with `{` folded into `[`, `?` into `-` and every byte that may start a
     blank into a space; lines broken by anything but `\n` take the exact pass."""
     openers = sum(text.count(c) for c in "-?[{")
-    if 2 * openers + 2 > MAX_YAML_DEPTH:
+    if 2 * openers + 2 > limit:
         folded = text.encode("utf-8", "surrogatepass").translate(_OPENER_BYTES)
         openers = folded.count(b"[") + folded.count(b"- ") + folded.endswith(b"-")
-    columns = MAX_YAML_DEPTH - 2 - 2 * openers  # the indentation that could reach the limit
+    columns = limit - 2 - 2 * openers  # the indentation that could reach the limit
     if columns <= 0 or any(brk in text for brk in "\r\x85\u2028\u2029"):
         return True
     return text.startswith(" " * columns) or "\n" + " " * columns in text

@@ -57,11 +57,12 @@ _CONSTRUCTORS = {
 # starts with any other character is a string (SafeLoader has no wildcard resolver).
 _RESOLVED_FIRST = frozenset(SafeLoader.yaml_implicit_resolvers)
 _TAGS: dict[str, str] = {}  # plain scalar text -> its resolved tag
+_VALUES: dict[tuple[str, str], Any] = {}  # (tag, text) -> its value: immutable, text-only
 _MEMO_CHARS, _MEMO_ENTRIES = 64, 20_000  # bounded: emptied when full
 
 
 class _Unusual(Exception):
-    """Something the standard loader must decide."""
+    """Something the standard loader must decide (an alias, a custom tag, an error)."""
 
 
 class _Loader(SafeLoader):
@@ -86,40 +87,84 @@ class _Loader(SafeLoader):
         pass
 
 
-def _build(loader: _Loader, node: Any, seen: set[int]) -> Any:
-    kind = node.__class__
-    if kind is ScalarNode:
-        if node.tag == _STR:
-            return node.value
-        construct = _CONSTRUCTORS.get(node.tag)
-        if construct is None:
-            raise _Unusual(node.tag)  # !!binary, a custom tag, a merge key, ...
-        return construct(loader, node)
-    if id(node) in seen:
-        raise _Unusual("an alias")  # a shared node: built once per use, it could explode
-    seen.add(id(node))
-    if kind is MappingNode and node.tag == _MAP:
-        mapping = {}
-        for key, value in node.value:
-            if key.__class__ is not ScalarNode:
-                raise _Unusual("a collection as a key")
-            mapping[_build(loader, key, seen)] = _build(loader, value, seen)
-        return mapping
-    if kind is SequenceNode and node.tag == _SEQ:
-        return [_build(loader, item, seen) for item in node.value]
-    raise _Unusual(node.tag)
+class Limit(Exception):
+    """A document past a limit of `build`: `message` says which, `line` where (0-based)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
 
 
-def load(text: str) -> Any:
-    """`yaml.load(text, Loader=SafeLoader)`: the same value, the same errors."""
-    if SafeLoader.yaml_path_resolvers:
-        return yaml.load(text, Loader=SafeLoader)
+class _Builder:
+    """Builds the values of one composed tree, counting levels and values as it goes."""
+
+    def __init__(self, loader: _Loader, max_depth: int, max_values: int) -> None:
+        self.loader, self.max_depth, self.values_left = loader, max_depth, max_values
+        self.seen: set[int] = set()
+
+    def value(self, node: Any, depth: int) -> Any:
+        self.values_left -= 1
+        if self.values_left < 0:
+            raise Limit("values", node.start_mark.line)
+        kind = node.__class__
+        if kind is ScalarNode:
+            if node.tag == _STR:
+                return node.value
+            found = _VALUES.get((node.tag, node.value))
+            if found is None:
+                construct = _CONSTRUCTORS.get(node.tag)
+                if construct is None:
+                    raise _Unusual(node.tag)  # !!binary, a custom tag, a merge key, ...
+                found = construct(self.loader, node)
+                if len(node.value) <= _MEMO_CHARS:
+                    if len(_VALUES) >= _MEMO_ENTRIES:
+                        _VALUES.clear()
+                    _VALUES[(node.tag, node.value)] = found
+            return found
+        if id(node) in self.seen:
+            raise _Unusual("an alias")  # a shared node: built once per use, it could explode
+        self.seen.add(id(node))
+        if depth >= self.max_depth:
+            raise Limit("levels", node.start_mark.line)
+        if kind is MappingNode and node.tag == _MAP:
+            mapping = {}
+            for key, item in node.value:
+                if key.__class__ is not ScalarNode:
+                    raise _Unusual("a collection as a key")
+                mapping[self.value(key, depth + 1)] = self.value(item, depth + 1)
+            return mapping
+        if kind is SequenceNode and node.tag == _SEQ:
+            return [self.value(item, depth + 1) for item in node.value]
+        raise _Unusual(node.tag)
+
+
+def build(text: str, max_depth: int = 1 << 30, max_values: int = 1 << 60) -> Any:
+    """The values of a plain document, built here; raises `Limit` past a limit, and
+    `Unusual` for anything the standard loader must decide (errors included).
+
+    libyaml composes the whole tree first: a caller must rule out nesting deep enough to
+    exhaust the C stack before calling this (frontmatter.refuse_yaml_bombs)."""
+    if SafeLoader.yaml_path_resolvers or ("&" in text and "*" in text):
+        raise _Unusual("anchors and aliases")  # (an alias needs an anchor, `&`, and a `*`)
     try:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
-            return None if node is None else _build(loader, node, set())
+            return None if node is None else _Builder(loader, max_depth, max_values).value(node, 0)
         finally:
             loader.dispose()
-    except Exception:  # unusual content, or an error: the standard loader decides
+    except Limit:
+        raise
+    except Exception as error:  # unusual content, or an error: the standard loader decides
+        raise _Unusual(type(error).__name__) from None
+
+
+Unusual = _Unusual
+
+
+def load(text: str) -> Any:
+    """`yaml.load(text, Loader=SafeLoader)`: the same value, the same errors."""
+    try:
+        return build(text)
+    except Unusual:
         return yaml.load(text, Loader=SafeLoader)

@@ -107,7 +107,7 @@ class Loader:
         with self.store.transaction() as tx:
             if stored["seeds"] not in (None, versions["seeds"]):
                 tx.execute("DELETE FROM files")
-                tx.execute("DELETE FROM members")
+                tx.execute("DELETE FROM feeds")
                 self.files, self.entries, self.ids = {}, {}, {}
             elif stored["parse"] != versions["parse"]:
                 tx.execute("UPDATE files SET stamp = x''")  # every file is read again
@@ -130,14 +130,14 @@ class Loader:
         except ConfigError as error:
             status["config_error"] = str(error)  # the last good config stays in force
         try:
-            stamps, scan_problems = scan(self.seeds)
+            stamps, scan_problems = scan(self.seeds, stat_files=bool(self.files))
             status["seeds_error"] = None
         except Problem as problem:
             stamps, scan_problems = None, self.scan_problems
             status["seeds_error"] = f"{problem.source}: {problem.message}"
         if stamps is None:
             stamps = {path: row.stamp for path, row in self.files.items()}  # keep the last
-        changed = [path for path, stamp in stamps.items() if self._stamp(path) != stamp]
+        changed = sorted(path for path, stamp in stamps.items() if self._stamp(path) != stamp)
         removed = [path for path in self.files if path not in stamps]
         same = (
             not changed
@@ -207,6 +207,7 @@ class Loader:
             summary["loaded_at"] = _iso(committed)
             summary["changes"] = changes
             number = tx.commit_generation(committed, generation.site, summary)
+        self.store.checkpoint()  # (readers already see the generation)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
         self.ids = ids
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints

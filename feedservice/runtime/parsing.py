@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from feedservice.catalog import Entry, entry_of
 from feedservice.ingest.article import parse_seed, record_text, revision
@@ -16,8 +16,9 @@ POOL_THRESHOLD = 1000  # fewer files parse faster here than a pool starts
 CHUNK = 500  # files per task
 
 
-@dataclass(frozen=True, slots=True)
-class ParseResult:
+class ParseResult(NamedTuple):
+    """One file's parse (a tuple: cheap to send back from the pool)."""
+
     path: str
     stamp: bytes | None  # of the bytes read; None if nothing could be read
     record: str | None  # the Article as a JSON record

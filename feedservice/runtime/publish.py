@@ -34,20 +34,15 @@ LISTINGS = (
 def write_feeds(
     tx: Writer, old: dict[str, Feed], catalog: Catalog, ids: dict[str, int]
 ) -> list[str]:
-    """Feed settings and members, as the difference from `old`; the changed feeds' keys."""
+    """The settings and members of every feed that changed since `old`; their keys."""
     changed = []
     for position, (key, feed) in enumerate(catalog.feeds.items()):
         before = old.get(key)
         if before is not None and before.entries == feed.entries and before.meta() == feed.meta():
             continue
         changed.append(key)
-        tx.put_feed(key, {**feed.meta(), "position": position})
-        now = {(e.sort, e.identity): ids[e.source] for e in feed.entries}
-        then = {
-            (e.sort, e.identity): ids.get(e.source, -1) for e in (before.entries if before else ())
-        }
-        tx.remove_members(key, [k for k in then if k not in now])
-        tx.add_members(key, [(*k, v) for k, v in now.items() if then.get(k) != v])
+        members = [ids[entry.source] for entry in feed.entries]
+        tx.put_feed(key, {**feed.meta(), "position": position}, members)
     for key in old:
         if key not in catalog.feeds:
             tx.delete_feed(key)
@@ -56,12 +51,9 @@ def write_feeds(
 
 
 def stored_feeds(store: Store, paths: dict[int, str], entries: dict[str, Entry]) -> dict[str, Feed]:
-    """The feeds as the store holds them: what a fresh loader compares its first catalog to."""
-    members: dict[str, list[Entry]] = {}
-    rows = store.reader().execute("SELECT feed, sort, identity, file FROM members ORDER BY 1, 2, 3")
-    for feed, sort, identity, file in rows:
-        entry = entries.get(paths.get(file, ""))
-        members.setdefault(feed, []).append(entry or Entry("", identity, sort, (), None, False, ""))
+    """The feeds as the store holds them: what a fresh loader compares its first catalog to.
+    (A member whose file has no entry any more cannot equal a new one: None stands in.)"""
+    members = store.members()
     return {
         f"{meta['kind']}/{meta['name']}": Feed(
             meta["kind"],
@@ -69,7 +61,10 @@ def stored_feeds(store: Store, paths: dict[int, str], entries: dict[str, Entry])
             meta["title"],
             meta["description"],
             meta["limit"],
-            tuple(members.get(f"{meta['kind']}/{meta['name']}", ())),
+            tuple(
+                entries.get(paths.get(file, ""))
+                for file in members[f"{meta['kind']}/{meta['name']}"]
+            ),  # type: ignore[misc]
         )
         for meta in store.feeds()
     }

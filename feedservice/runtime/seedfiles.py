@@ -11,7 +11,6 @@ published (a comment, `secured`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from feedservice.catalog import Catalog, Entry
@@ -50,7 +49,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     entry = result.entry
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
-            return replace(old, stamp=stamp, problems=problems, carried=True)
+            return old._replace(stamp=stamp, problems=problems, carried=True)
         return FileRow(result.path, stamp, problems, False, None, None, (), None, False, None, None)
     if old is not None and old.revision == entry.revision and old.updated is not None:
         updated = old.updated  # the same published content: not an update

@@ -9,8 +9,9 @@ Tables:
 - `files`: every seed file: its change stamp, its problems, and the article it gives
   (or, when `carried`, the last good version of a file that has since turned bad), as
   a JSON record plus the columns the catalog reads.
-- `feeds`: every feed's settings and item count; `members`: which files each feed holds,
-  in feed order (newest first, ties by identity).
+- `feeds`: every feed's settings and item count, and its members: the ids of the files
+  it holds, in feed order (newest first, ties by identity), packed as 64-bit integers in
+  this machine's byte order (a page of a feed reads just its slice).
 - `documents`: rendered responses (body, gzip body, ETag, Last-Modified) by URL key.
 - `generations`: one row per committed reload: time, duration, site settings, summary.
 """
@@ -23,6 +24,7 @@ import os
 import sqlite3
 import threading
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +34,7 @@ from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generatio
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 DATABASE_NAME = "feedservice.sqlite3"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,14 +53,11 @@ CREATE TABLE IF NOT EXISTS files (
     revision TEXT,
     updated INTEGER
 );
-CREATE TABLE IF NOT EXISTS feeds (key TEXT PRIMARY KEY, meta TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS members (
-    feed TEXT NOT NULL,
-    sort INTEGER NOT NULL,
-    identity TEXT NOT NULL,
-    file INTEGER NOT NULL,
-    PRIMARY KEY (feed, sort, identity)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feeds (
+    key TEXT PRIMARY KEY,
+    meta TEXT NOT NULL,
+    members BLOB NOT NULL  -- the file ids of its items in feed order, 8 bytes each
+);
 CREATE TABLE IF NOT EXISTS documents (
     key TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -84,6 +83,7 @@ def connect(path: Path | str, *, writer: bool = False) -> sqlite3.Connection:
     if path != ":memory:" and writer:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA wal_autocheckpoint = 0")  # Store.checkpoint, after commits
     return connection
 
 
@@ -130,7 +130,7 @@ class Store:
         """A store written by another schema version is emptied (the next reload parses
         every file again); its documents could not be trusted to match this code."""
         with self.transaction() as tx:
-            for table in ("files", "feeds", "members", "documents", "generations", "meta"):
+            for table in ("files", "feeds", "documents", "generations", "meta"):
                 tx.execute(f"DELETE FROM {table}")
             tx.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
@@ -206,30 +206,30 @@ class Store:
 
     def page(self, feed: str, number: int, limit: int) -> list[tuple[str, int, str]]:
         """The (record, updated, path) of page `number` of a feed's items, in feed order."""
-        rows = self.reader().execute(
-            "SELECT f.record, f.updated, f.path FROM members m JOIN files f ON f.id = m.file"
-            " WHERE m.feed = ? ORDER BY m.sort, m.identity LIMIT ? OFFSET ?",
-            (feed, limit, (number - 1) * limit),
-        )
-        return [(record, updated, os.fsdecode(path)) for record, updated, path in rows]
+        with self.snapshot() as connection:
+            query = "SELECT substr(members, ?, ?) FROM feeds WHERE key = ?"
+            row = connection.execute(query, ((number - 1) * limit * 8 + 1, limit * 8, feed))
+            found = row.fetchone()
+            ids = array("q", found[0] or b"" if found else b"").tolist()
+            marks = ",".join("?" * len(ids))
+            rows = connection.execute(
+                f"SELECT id, record, updated, path FROM files WHERE id IN ({marks})", ids
+            )
+            by_id = {
+                file: (record, updated, os.fsdecode(path)) for file, record, updated, path in rows
+            }
+        return [by_id[file] for file in ids]
+
+    def members(self) -> dict[str, list[int]]:
+        """Every feed's member file ids, in feed order."""
+        rows = self.reader().execute("SELECT key, members FROM feeds")
+        return {key: array("q", blob).tolist() for key, blob in rows}
 
     def record(self, path: str) -> str | None:
         """The article record a file gives (or its last good version)."""
         query = "SELECT record FROM files WHERE path = ?"
         row = self.reader().execute(query, (os.fsencode(path),)).fetchone()
         return row[0] if row else None
-
-    def newest_member(self, feed: str) -> tuple[int, int] | None:
-        """(sort, updated) of a feed's newest item."""
-        return (
-            self.reader()
-            .execute(
-                "SELECT m.sort, f.updated FROM members m JOIN files f ON f.id = m.file"
-                " WHERE m.feed = ? ORDER BY m.sort, m.identity LIMIT 1",
-                (feed,),
-            )
-            .fetchone()
-        )
 
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
@@ -258,6 +258,12 @@ class Store:
             self.writer.execute("COMMIT")
         finally:
             self._writing = None
+
+    def checkpoint(self) -> None:
+        """Copy committed pages from the WAL into the database file. Run after a commit,
+        not inside it, so readers see a new generation without waiting for the copy."""
+        if self.path != ":memory:":
+            self.writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         if hasattr(self, "writer"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 TOPIC_SEPARATOR = "\x1f"  # topics are plain text: no control characters
 
@@ -28,8 +28,7 @@ class Generation:
     summary: dict[str, Any]  # counts, problems and reload figures, for /healthz and logs
 
 
-@dataclass(frozen=True, slots=True)
-class FileRow:
+class FileRow(NamedTuple):
     """One seed file as the store keeps it (without its article's record)."""
 
     path: str  # relative to the seed directory, as os.fsdecode gives it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from array import array
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,28 +57,16 @@ class Writer:
     def delete_files(self, paths: Iterable[str]) -> None:
         self.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in paths])
 
-    def put_feed(self, key: str, meta: dict[str, Any]) -> None:
+    def put_feed(self, key: str, meta: dict[str, Any], members: list[int]) -> None:
+        """A feed's settings and its members' file ids, in feed order."""
+        packed = array("q", members).tobytes()
         self.execute(
-            "INSERT OR REPLACE INTO feeds VALUES (?, ?)",
-            (key, json.dumps(meta, ensure_ascii=False)),
+            "INSERT OR REPLACE INTO feeds VALUES (?, ?, ?)",
+            (key, json.dumps(meta, ensure_ascii=False), packed),
         )
 
     def delete_feed(self, key: str) -> None:
         self.execute("DELETE FROM feeds WHERE key = ?", (key,))
-        self.execute("DELETE FROM members WHERE feed = ?", (key,))
-
-    def add_members(self, feed: str, rows: Iterable[tuple[int, str, int]]) -> None:
-        """(sort, identity, file) rows into a feed."""
-        self.executemany(
-            "INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?)",
-            [(feed, sort, identity, file) for sort, identity, file in rows],
-        )
-
-    def remove_members(self, feed: str, rows: Iterable[tuple[int, str]]) -> None:
-        self.executemany(
-            "DELETE FROM members WHERE feed = ? AND sort = ? AND identity = ?",
-            [(feed, sort, identity) for sort, identity in rows],
-        )
 
     def put_document(self, key: str, document: Document) -> None:
         self.execute(
