@@ -32,6 +32,7 @@ from lxml import etree
 
 import feedservice.runtime.loader as loader_module
 import feedservice.runtime.parsing as parsing
+import feedservice.runtime.processes as processes
 from feedservice.http.app import create_app
 from feedservice.ingest.article import from_record_text, parse_seed
 from feedservice.render import documents
@@ -543,25 +544,26 @@ def test_a_parallel_parse_equals_a_serial_one(
     seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus(seeds, 40)
-    monkeypatch.setattr(parsing, "POOL_THRESHOLD", 10)
+    monkeypatch.setattr(loader_module, "POOL_THRESHOLD", 10)
     monkeypatch.setattr(parsing, "CHUNK", 5)  # several chunks, as with many files
-    pools: list[int] = []
-    pool_map = parsing.pool_map
+    started: list[bool] = []
+    init = processes.Pool.__init__
 
-    def counted(function: Any, arguments: Any, workers: int) -> Any:
-        arguments = list(arguments)
-        pools.append(len(arguments))
-        return pool_map(function, arguments, workers)
+    def counted(self: processes.Pool, workers: int) -> None:
+        init(self, workers)
+        started.append(self.executor is not None)
 
-    monkeypatch.setattr(parsing, "pool_map", counted)
+    monkeypatch.setattr(processes.Pool, "__init__", counted)
     parallel = Store.in_dir(tmp_path / "parallel")
     Loader(parallel, seeds, None, environ={}, workers=2).reload()
-    assert pools == [9]  # 41 files in chunks of 5, parsed by the pool
+    assert started == [True]  # 41 files: parsed (and page 1 rendered) by two processes
     serial = Store.in_dir(tmp_path / "serial")
     Loader(serial, seeds, None, environ={}, workers=1).reload()
-    assert pools == [9]
+    assert started == [True, False]
     rows = stored_rows(parallel)
     assert len(rows) == 41 and rows == stored_rows(serial)
+    documents = "SELECT key, etag FROM documents ORDER BY key"
+    assert list(parallel.reader().execute(documents)) == list(serial.reader().execute(documents))
 
 
 # --- a real server ----------------------------------------------------------------------

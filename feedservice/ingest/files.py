@@ -106,29 +106,37 @@ def _symlink_target(
 
 def read_seed(root: str | os.PathLike[str], relative: str) -> tuple[bytes, Stamp]:
     """The file's bytes and the stamp of what was read (from the open file, so it
-    describes these bytes even if the path changed since the scan)."""
-    shown = display_path(relative)
+    describes these bytes even if the path changed since the scan).
+
+    Opened non-blocking (a FIFO put in a file's place never hangs a reload); one read
+    when the file is the size fstat says, as nearly all are."""
     try:
         fd = os.open(os.path.join(root, relative), os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise Problem(shown, "(file)", "vanished while being read") from None
+        raise Problem(display_path(relative), "(file)", "vanished while being read") from None
     except OSError as error:
-        raise Problem(shown, "(file)", f"cannot open: {error.strerror}") from None
+        raise Problem(display_path(relative), "(file)", f"cannot open: {error.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise Problem(shown, "(file)", "not a regular file")
-        chunks, total = [], 0
-        while total <= MAX_FILE_BYTES:
-            chunk = os.read(fd, MAX_FILE_BYTES + 1 - total)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+            raise Problem(display_path(relative), "(file)", "not a regular file")
+        want = min(info.st_size, MAX_FILE_BYTES) + 1
+        data = os.read(fd, want)
+        if len(data) == want:  # larger than fstat said (it is growing): read on, to the cap
+            chunks = [data]
+            while want <= MAX_FILE_BYTES:
+                chunk = os.read(fd, MAX_FILE_BYTES + 1 - want)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                want += len(chunk)
+            data = b"".join(chunks)
     except OSError as error:
-        raise Problem(shown, "(file)", f"cannot read: {error.strerror}") from None
+        raise Problem(display_path(relative), "(file)", f"cannot read: {error.strerror}") from None
     finally:
         os.close(fd)
-    if total > MAX_FILE_BYTES:
-        raise Problem(shown, "(file)", f"larger than the {MAX_FILE_BYTES}-byte cap")
-    return b"".join(chunks), stamp_of(info)
+    if len(data) > MAX_FILE_BYTES:
+        raise Problem(
+            display_path(relative), "(file)", f"larger than the {MAX_FILE_BYTES}-byte cap"
+        )
+    return data, stamp_of(info)

@@ -25,10 +25,12 @@ MAX_YAML_NODES = 50_000  # a real seed has ~100 values
 COMPOSER_SAFE_DEPTH = 1000  # libyaml composes in C recursion: 100,000 levels crash it
 _SMALL_YAML = MAX_YAML_NODES // 2  # fewer characters cannot make MAX_YAML_NODES values
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
+_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"  # printable ASCII and line breaks
 # What YAML 1.1 does not allow in a stream (C0 except tab and line breaks, C1 except NEL,
 # surrogates, U+FFFE/U+FFFF); found, these are repaired (ftfy) or dropped before loading.
 _NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 # Everything that can open one more nesting level (see _may_nest_too_deep).
+_ALL_BUT_OPENERS = bytes(b for b in range(256) if b not in b"-?[{")  # (to count them fast)
 _OPENER_BYTES = bytes.maketrans(
     b"{?\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x00\xc2\xe1\xe2\xe3", b"[-" + b" " * 14
 )
@@ -76,7 +78,7 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
     except UnicodeDecodeError as error:
         line = first_line + raw.count(b"\n", 0, error.start)
         raise Problem(source, "(encoding)", "not valid UTF-8 text", line) from None
-    text, repairs = _repair(text, source, first_line)
+    text, repairs = _repair(text, raw, source, first_line)
     loaded = load_yaml_document(text, source, first_line)
     if loaded is None:
         raise Problem(source, "(front matter)", "front matter is empty", first_line)
@@ -96,10 +98,10 @@ def _closing_delimiter(data: bytes, start: int) -> re.Match[bytes] | None:
     return None
 
 
-def _repair(text: str, source: str, first_line: int) -> tuple[str, tuple[Problem, ...]]:
+def _repair(text: str, raw: bytes, source: str, first_line: int) -> tuple[str, tuple[Problem, ...]]:
     """Text YAML accepts: mojibake that carries C1 controls repaired, other controls dropped."""
-    if text.replace("\n", "").replace("\t", "").isprintable() or _NOT_YAML.search(text) is None:
-        return text, ()  # (the first test is a quick one: printable text is fine)
+    if not raw.translate(None, _PLAIN_BYTES) or _NOT_YAML.search(text) is None:
+        return text, ()  # (the first test is a quick one: printable ASCII is fine)
     lines = text.split("\n")
     repairs = []
     for number, line in enumerate(lines):
@@ -184,9 +186,10 @@ def _may_nest_too_deep(text: str, limit: int = MAX_YAML_DEPTH) -> bool:
     indentation, so depth <= 1 + 2 * openers + deepest indentation. Openers are counted
     on UTF-8 bytes with `{` folded into `[`, `?` into `-` and every byte that may start a
     blank into a space; lines broken by anything but `\n` take the exact pass."""
-    openers = sum(text.count(c) for c in "-?[{")
+    data = text.encode("utf-8", "surrogatepass")
+    openers = len(data.translate(None, _ALL_BUT_OPENERS))
     if 2 * openers + 2 > limit:
-        folded = text.encode("utf-8", "surrogatepass").translate(_OPENER_BYTES)
+        folded = data.translate(_OPENER_BYTES)
         openers = folded.count(b"[") + folded.count(b"- ") + folded.endswith(b"-")
     columns = limit - 2 - 2 * openers  # the indentation that could reach the limit
     if columns <= 0 or any(brk in text for brk in "\r\x85\u2028\u2029"):

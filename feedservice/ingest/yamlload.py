@@ -96,46 +96,67 @@ class Limit(Exception):
 
 
 class _Builder:
-    """Builds the values of one composed tree, counting levels and values as it goes."""
+    """Builds the values of one composed tree, counting levels and values as it goes.
+
+    Plain strings, most of a seed file's values, are taken where they stand; every other
+    node goes through `value`. Values are counted in document order, as libyaml's events
+    would count them, so a limit names the same line either way."""
 
     def __init__(self, loader: _Loader, max_depth: int, max_values: int) -> None:
         self.loader, self.max_depth, self.values_left = loader, max_depth, max_values
         self.seen: set[int] = set()
 
-    def value(self, node: Any, depth: int) -> Any:
+    def count(self, node: Any) -> None:
         self.values_left -= 1
         if self.values_left < 0:
             raise Limit("values", node.start_mark.line)
+
+    def value(self, node: Any, depth: int) -> Any:
+        self.count(node)
         kind = node.__class__
         if kind is ScalarNode:
-            if node.tag == _STR:
-                return node.value
-            found = _VALUES.get((node.tag, node.value))
-            if found is None:
-                construct = _CONSTRUCTORS.get(node.tag)
-                if construct is None:
-                    raise _Unusual(node.tag)  # !!binary, a custom tag, a merge key, ...
-                found = construct(self.loader, node)
-                if len(node.value) <= _MEMO_CHARS:
-                    if len(_VALUES) >= _MEMO_ENTRIES:
-                        _VALUES.clear()
-                    _VALUES[(node.tag, node.value)] = found
-            return found
+            return node.value if node.tag == _STR else self.scalar(node)
         if id(node) in self.seen:
             raise _Unusual("an alias")  # a shared node: built once per use, it could explode
         self.seen.add(id(node))
         if depth >= self.max_depth:
             raise Limit("levels", node.start_mark.line)
+        depth += 1
         if kind is MappingNode and node.tag == _MAP:
             mapping = {}
             for key, item in node.value:
                 if key.__class__ is not ScalarNode:
                     raise _Unusual("a collection as a key")
-                mapping[self.value(key, depth + 1)] = self.value(item, depth + 1)
+                if key.tag == _STR and item.__class__ is ScalarNode and item.tag == _STR:
+                    self.count(key)
+                    self.count(item)
+                    mapping[key.value] = item.value
+                else:
+                    mapping[self.value(key, depth)] = self.value(item, depth)
             return mapping
         if kind is SequenceNode and node.tag == _SEQ:
-            return [self.value(item, depth + 1) for item in node.value]
+            items = []
+            for item in node.value:
+                if item.__class__ is ScalarNode and item.tag == _STR:
+                    self.count(item)
+                    items.append(item.value)
+                else:
+                    items.append(self.value(item, depth))
+            return items
         raise _Unusual(node.tag)
+
+    def scalar(self, node: ScalarNode) -> Any:
+        found = _VALUES.get((node.tag, node.value))
+        if found is None:
+            construct = _CONSTRUCTORS.get(node.tag)
+            if construct is None:
+                raise _Unusual(node.tag)  # !!binary, a custom tag, a merge key, ...
+            found = construct(self.loader, node)
+            if len(node.value) <= _MEMO_CHARS:
+                if len(_VALUES) >= _MEMO_ENTRIES:
+                    _VALUES.clear()
+                _VALUES[(node.tag, node.value)] = found
+        return found
 
 
 def build(text: str, max_depth: int = 1 << 30, max_values: int = 1 << 60) -> Any:

@@ -83,8 +83,13 @@ def render_feed_route(
     page = feed_page(store, generation, meta, route.number) if route.number < 10**12 else None
     if page is None or route.number > page.page_count:
         return None
-    body = RENDERERS[route.fmt](page)
-    return make_document(body, CONTENT_TYPES[route.fmt], page.last_modified, fingerprint)
+    return render_page(page, route.fmt, fingerprint)
+
+
+def render_page(page: FeedPage, fmt: str, fingerprint: str = "") -> Document:
+    """One format of one page: pure, so any process gives the same bytes."""
+    body = RENDERERS[fmt](page)
+    return make_document(body, CONTENT_TYPES[fmt], page.last_modified, fingerprint)
 
 
 def render_listing(

@@ -30,7 +30,7 @@ from typing import Any
 from feedservice.http import urls
 from feedservice.http.app import create_app
 from feedservice.runtime.loader import Loader
-from feedservice.runtime.processes import pool_map
+from feedservice.runtime.processes import Pool
 from feedservice.runtime.server import ServeError, lock_state_dir
 from feedservice.store.db import Store
 
@@ -108,12 +108,9 @@ def build(
     try:
         (work / MARKER).write_text("written by feedservice build; safe to replace\n")
         chunks = [todo[start : start + 200] for start in range(0, len(todo), 200)]
-        if len(todo) < PARALLEL_TARGETS or config.workers < 2:
-            for chunk in chunks:
-                write_chunk(config.state_dir, work, chunk)
-        else:
-            args = [(config.state_dir, work, chunk) for chunk in chunks]
-            list(pool_map(write_chunk, args, config.workers))
+        workers = config.workers if len(todo) >= PARALLEL_TARGETS else 1
+        with Pool(workers) as pool:
+            list(pool.map(write_chunk, [(config.state_dir, work, chunk) for chunk in chunks]))
         os.chmod(work, 0o755)
         _put_in_place(work, final, out)
     except BaseException:

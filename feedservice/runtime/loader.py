@@ -25,7 +25,8 @@ from feedservice.catalog import TOPICS, Catalog, Feed, build_catalog
 from feedservice.ingest.files import scan
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.metrics import error_kind
-from feedservice.runtime.parsing import ParseResult, parse_files
+from feedservice.runtime.parsing import POOL_THRESHOLD, ParseResult, parse_files
+from feedservice.runtime.processes import Pool
 from feedservice.runtime.publish import render_documents, stored_feeds, write_feeds
 from feedservice.runtime.seedfiles import (
     all_problems,
@@ -172,12 +173,13 @@ class Loader:
         added = sum(1 for path in changed if path not in files)
         changes = {"added": added, "changed": len(changed) - added, "removed": len(removed)}
         seen = seen_before(files.values())  # a renamed file's content keeps its updated time
-        with self.store.transaction() as tx:
+        workers = self.workers if len(changed) >= POOL_THRESHOLD else 1
+        with self.store.transaction() as tx, Pool(workers) as pool:
             tx.delete_files(removed)
             for path in removed:
                 del files[path]
                 entries.pop(path, None)
-            for results in parse_files(self.seeds, changed, self.workers):
+            for results in parse_files(self.seeds, changed, pool):
                 rows = []
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
@@ -200,7 +202,7 @@ class Loader:
             if self.render:
                 change = newest_change(catalog, files, now)
                 fingerprints, rendered = render_documents(
-                    self.store, tx, catalog, generation, self.fingerprints, change
+                    self.store, tx, catalog, generation, self.fingerprints, change, pool
                 )
             committed = time.time()
             summary["duration_ms"] = round((time.monotonic() - started) * 1000, 1)

@@ -10,7 +10,7 @@ from feedservice.catalog import Entry, entry_of
 from feedservice.ingest.article import parse_seed, record_text, revision
 from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
-from feedservice.runtime.processes import pool_map
+from feedservice.runtime.processes import Pool
 
 POOL_THRESHOLD = 1000  # fewer files parse faster here than a pool starts
 CHUNK = 500  # files per task
@@ -45,12 +45,8 @@ def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:
     return [parse_file(root, path) for path in paths]
 
 
-def parse_files(root: Path, paths: list[str], workers: int) -> Iterator[list[ParseResult]]:
+def parse_files(root: Path, paths: list[str], pool: Pool) -> Iterator[list[ParseResult]]:
     """Results for `paths`, in order, a chunk at a time (the caller stores each as it
     comes, while the pool parses the next)."""
     chunks = [paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK)]
-    if len(paths) < POOL_THRESHOLD or workers < 2:
-        for chunk in chunks:
-            yield parse_chunk(str(root), chunk)
-        return
-    yield from pool_map(parse_chunk, [(str(root), chunk) for chunk in chunks], workers)
+    return pool.map(parse_chunk, [(str(root), chunk) for chunk in chunks])

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -30,15 +30,29 @@ def exit_with_parent(parent: int, interval: float = 0.25) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def pool_map(
-    function: Callable[..., Any], arguments: Iterable[tuple[Any, ...]], workers: int
-) -> Iterator[Any]:
-    """`function(*args)` for each args, across `workers` processes, results in order as
-    they finish; the pool lives for this one call."""
-    with ProcessPoolExecutor(
-        workers, mp_context=CONTEXT, initializer=exit_with_parent, initargs=(os.getpid(),)
-    ) as pool:
-        yield from pool.map(function, *zip(*arguments, strict=True))
+class Pool:
+    """Up to `workers` processes for one piece of work, shut down after it; with one
+    worker, `map` simply runs here (no process is worth starting for small work)."""
+
+    def __init__(self, workers: int) -> None:
+        self.executor = None
+        if workers > 1:
+            self.executor = ProcessPoolExecutor(
+                workers, mp_context=CONTEXT, initializer=exit_with_parent, initargs=(os.getpid(),)
+            )
+
+    def map(self, function: Callable[..., Any], arguments: list[tuple[Any, ...]]) -> Iterator[Any]:
+        """`function(*args)` for each args, results in order, each as soon as it is done."""
+        if self.executor is None or len(arguments) < 2:
+            return (function(*args) for args in arguments)
+        return self.executor.map(function, *zip(*arguments, strict=True))
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
 
 
 def spawn(target: Callable[..., Any], arguments: tuple[Any, ...], name: str) -> Any:

@@ -15,8 +15,10 @@ from datetime import datetime
 
 from feedservice.catalog import Catalog, Entry, Feed
 from feedservice.http import urls
-from feedservice.render.documents import render_feed_route, render_listing
+from feedservice.render.documents import feed_page, render_listing, render_page
+from feedservice.render.page import FeedPage
 from feedservice.runtime.metrics import timed
+from feedservice.runtime.processes import Pool
 from feedservice.store.db import Store
 from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
@@ -77,11 +79,14 @@ def render_documents(
     generation: Generation,
     fingerprints: dict[str, str],
     newest_change: datetime,
+    pool: Pool,
 ) -> tuple[dict[str, str], int]:
     """Render every document whose inputs changed since `fingerprints` (what the store
     holds), drop those of feeds that are gone; returns the new fingerprints and how many
-    feeds were re-rendered."""
+    feeds were re-rendered. Pages render in `pool`'s processes when it has any."""
     wanted: dict[str, str] = {}
+    work: list[tuple[FeedPage, str, str]] = []
+    keys: list[str] = []
     rendered = 0
     for feed in catalog.feeds.values():
         fingerprint = feed.fingerprint(1, generation.site, catalog.newest)
@@ -90,11 +95,15 @@ def render_documents(
         stale = [route for route in routes if fingerprints.get(route.key) != fingerprint]
         for route in routes:
             wanted[route.key] = fingerprint
-        for route in stale:
-            document = timed(render_feed_route, store, generation, route, fingerprint)
-            assert document is not None  # page 1 of a feed that exists
-            tx.put_document(route.key, document)
-        rendered += bool(stale)
+        if stale:
+            rendered += 1
+            page = feed_page(store, generation, store.feed(feed.key) or {}, 1)
+            work += [(page, route.fmt, fingerprint) for route in stale]
+            keys += [route.key for route in stale]
+    for key, document in zip(
+        keys, pool.map(timed, [(render_page, *args) for args in work]), strict=True
+    ):
+        tx.put_document(key, document)
     inputs = [
         generation.site,
         store.feeds(),
@@ -106,11 +115,7 @@ def render_documents(
     for route in LISTINGS:
         wanted[route.key] = fingerprint
         if fingerprints.get(route.key) != fingerprint:
-            document = timed(
-                lambda route=route: render_listing(
-                    store, generation, route, newest_change, fingerprint
-                )
-            )
+            document = timed(render_listing, store, generation, route, newest_change, fingerprint)
             tx.put_document(route.key, document)
     tx.delete_documents([key for key in fingerprints if key not in wanted])
     return wanted, rendered

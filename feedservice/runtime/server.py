@@ -1,5 +1,8 @@
 """Production serving: one loader process, and granian workers that only read the store.
 
+(Flask and granian are imported only when serving starts: the loader process, which
+imports this module, needs neither.)
+
     feedservice serve (this process: checks, supervises, runs granian's main loop)
     ├── loader   (spawned: scan, parse, catalog, render, commit; APScheduler; WebSub)
     └── workers  (forked by granian from this lean process: answer from the store)
@@ -23,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedservice.http.app import create_app
 from feedservice.runtime import metrics
 from feedservice.runtime.processes import exit_with_parent, spawn
 from feedservice.store.db import Store
@@ -78,6 +80,8 @@ def lock_state_dir(state_dir: Path) -> int:
 
 def worker_app(state_dir: Path, parent: int) -> Any:
     """A granian worker's WSGI app: the store's newest generation, nothing of its own."""
+    from feedservice.http.app import create_app  # (imported by `serve` before the fork)
+
     exit_with_parent(parent)
     store = Store.in_dir(state_dir, writable=False)
     return metrics.instrument(create_app(store), store).wsgi_app
@@ -160,14 +164,16 @@ class LoaderProcess:
 
 def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
     """Run the service until SIGTERM or SIGINT; raises ServeError if it cannot start."""
-    from granian import Granian
-    from granian.http import HTTP1Settings
-
     check_address(config.host, config.port)
     lock = lock_state_dir(config.state_dir)
     Store.in_dir(config.state_dir).close()  # the schema exists before any worker reads
     metrics.prepare_directory(config.state_dir)
-    loader = LoaderProcess(args)
+    loader = LoaderProcess(args)  # first: it starts while this process imports the rest
+    from granian import Granian
+    from granian.http import HTTP1Settings
+
+    import feedservice.http.app  # noqa: F401  (the workers fork with it imported)
+
     parent = os.getpid()
     log.info("serving %s at %s with %d workers", args.seeds, config.base_url, config.workers)
     try:

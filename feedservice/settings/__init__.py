@@ -91,6 +91,7 @@ FeedSpec = dataclasses.make_dataclass(
     frozen=True,
 )
 FeedSpec.__doc__ = "A feed an admin configured: its name, title and which articles it carries."
+FeedSpec.__module__ = __name__  # (so that it pickles: pages go to other processes to render)
 DEFAULT_ALL_FEED = FeedSpec(
     name="all",
     title="All articles",
@@ -232,6 +233,7 @@ Config = dataclasses.make_dataclass(
     frozen=True,
 )
 Config.__doc__ = "The value of every setting, validated."
+Config.__module__ = __name__
 
 
 def by_name(name: str) -> Setting:
