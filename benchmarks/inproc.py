@@ -1,18 +1,24 @@
 """In-process measurements on one corpus, printed as JSON (run by run.py in a subprocess).
 
-python benchmarks/inproc.py reference DIR   # single-process libyaml parse of the front matter
+python benchmarks/inproc.py reference DIR            # single-process libyaml parse (P2's reference)
 python benchmarks/inproc.py reference-parallel DIR   # the same across every core (a floor)
-python benchmarks/inproc.py reload DIR      # P4 reloads and P5 incremental rendering
+python benchmarks/inproc.py reload DIR CONFIG STATE  # P5: a Loader over a Store in STATE
+
+`reload` edits one file of DIR (always by writing a new file and renaming it over the
+old one, so a hard-linked or shared copy of the corpus is never changed in place) and
+puts the original bytes back the same way before it exits.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -53,8 +59,8 @@ def reference(root: str) -> dict[str, float]:
 
 def reference_parallel(root: str) -> dict[str, float]:
     """The same libyaml work split across every core (fork pool, chunks of 1,000 files):
-    not a target, but the floor P2 can reach on this machine if a file costs what a bare
-    libyaml load costs, with nothing else to do."""
+    not a target, but the floor a cold load can reach on this machine if a file costs
+    what a bare libyaml load costs, with nothing else to do."""
     import functools
     import multiprocessing
 
@@ -66,59 +72,162 @@ def reference_parallel(root: str) -> dict[str, float]:
     return {"libyaml_parallel_s": time.perf_counter() - started}
 
 
-def reload(root: str, config: str) -> dict[str, object]:
-    """P4: reload cost with no change and with one changed file; P5: what re-rendered."""
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` as a new file renamed over `path` (a new inode: links stay untouched)."""
+    temporary = path.with_name(f".{path.name}.bench-{os.getpid()}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _retitled(data: bytes, title: str) -> bytes:
+    edited, count = re.subn(
+        rb"^title: .*$", f'title: "{title}"'.encode(), data, count=1, flags=re.M
+    )
+    if count != 1:
+        raise RuntimeError("the edited seed file has no top-level title line")
+    return edited
+
+
+NEW_FILE = """---
+title: "A new article {token}"
+excerpt: "Written by the benchmark suite."
+publishedDateTime: {published}
+webUrl: "https://example.com/benchmark/new-{token}"
+quality: 80
+topics:
+  - AI
+---
+"""
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _holding(catalog: Any, identity: str) -> list[str]:
+    """The feeds that hold the article."""
+    return sorted(
+        key
+        for key, feed in catalog.feeds.items()
+        if any(entry.identity == identity for entry in feed.entries)
+    )
+
+
+def reload(root: str, config: str, state: str) -> dict[str, object]:
+    """P5: which feeds a one-file change re-renders, against the feeds that hold the
+    article: an edit of the newest article (the title), and a new file that becomes the
+    newest; and (information) what a no-change and a one-change reload cost."""
     import logging
 
     logging.disable(logging.WARNING)
-    from feedservice.catalog import load_seed_file
-    from feedservice.service import Service
+    from feedservice.runtime.loader import Loader
+    from feedservice.store.db import Store
 
-    service = Service(root, config)
-    feeds = len(service.snapshot.catalog.feeds)
-    bare = statistics.median(bare_scan(root) for _ in range(5))
-    no_change = []
-    for _ in range(5):
+    seeds = Path(root)
+    loader = Loader(
+        Store.in_dir(Path(state)),
+        seeds,
+        Path(config),
+        config_required=True,
+        environ={},
+        workers=os.cpu_count() or 1,
+    )
+    started = time.perf_counter()
+    first = loader.reload()
+    first_load_s = time.perf_counter() - started
+    if first is None or loader.catalog is None:
+        raise RuntimeError("the first reload committed nothing")
+    catalog, files = loader.catalog, len(loader.files)
+    bare: list[float] = []
+    no_change: list[float] = []
+    for _ in range(5):  # interleaved, so drift hits both alike
+        bare.append(bare_scan(root))
         started = time.perf_counter()
-        snapshot = service.reload()
+        again = loader.reload()
         no_change.append(time.perf_counter() - started)
-        assert not snapshot.stats.any_change
-    # One changed file: the newest article (on page 1 of its feeds) gets a new title.
-    victim = Path(root, service.snapshot.catalog.articles[0].source)
-    original = victim.read_bytes()
-    parse = []
-    one_change = []
-    refresh_only = []
-    rendered: list[list[str]] = []
-    renders = []
+        if again is not None:
+            raise RuntimeError(f"a reload with nothing changed committed {again}")
+    # The newest article is on page 1 of every feed that holds it: each of those
+    # feeds' page 1 must change, and nothing else.
+    victim = catalog.articles[0]
+    path = seeds / victim.source
+    original = path.read_bytes()
+    one_change: list[float] = []
+    rounds: list[dict[str, object]] = []
+    added: list[Path] = []
+    added_s: list[float] = []
+    added_rounds: list[dict[str, object]] = []
     try:
         for round_ in range(3):
-            victim.write_bytes(original.replace(b"title: ", f"title: Edit{round_} ".encode(), 1))
+            _replace(path, _retitled(original, f"Edited title {round_}"))
             started = time.perf_counter()
-            snapshot = service.reload()
+            reloaded = loader.reload()
             one_change.append(time.perf_counter() - started)
-            assert snapshot.stats.changed == 1, snapshot.stats
-            rendered.append(sorted("/".join(key) for key in snapshot.documents.rendered_feeds))
-            renders.append(snapshot.documents.renders)
+            if reloaded is None or (reloaded.added, reloaded.changed, reloaded.removed) != (
+                0,
+                1,
+                0,
+            ):
+                raise RuntimeError(f"the one-file change was not seen as one change: {reloaded}")
+            row = loader.files[victim.source]
+            if row.carried or row.identity != victim.identity:
+                raise RuntimeError(f"the edited file did not parse: {row.problems}")
+            assert loader.catalog is not None
+            rounds.append(
+                {
+                    "rendered_feeds": reloaded.rendered_feeds,
+                    "holding_feeds": _holding(loader.catalog, victim.identity),
+                    "changed_feeds": sorted(reloaded.changed_feeds),
+                    "reload_s": one_change[-1],
+                }
+            )
+        # A new file, dated now: the newest article, as a new article usually is.
+        for round_ in range(2):
+            token = f"{os.getpid()}-{round_}"
+            added_path = seeds / f"zz-bench-new-{token}.md"
+            added.append(added_path)
+            _replace(added_path, NEW_FILE.format(token=token, published=_now_iso()).encode())
             started = time.perf_counter()
-            load_seed_file(root, victim.name)
-            parse.append(time.perf_counter() - started)
-            victim.write_bytes(original.replace(b"title: ", f"title: Again{round_} ".encode(), 1))
-            started = time.perf_counter()
-            service.store.refresh()
-            refresh_only.append(time.perf_counter() - started)
+            reloaded = loader.reload()
+            added_s.append(time.perf_counter() - started)
+            if reloaded is None or (reloaded.added, reloaded.changed, reloaded.removed) != (
+                1,
+                0,
+                0,
+            ):
+                raise RuntimeError(f"the new file was not seen as one addition: {reloaded}")
+            assert loader.catalog is not None
+            identity = loader.catalog.articles[0].identity
+            if loader.catalog.articles[0].source != added_path.name:
+                raise RuntimeError("the new file is not the newest article")
+            added_rounds.append(
+                {
+                    "rendered_feeds": reloaded.rendered_feeds,
+                    "holding_feeds": _holding(loader.catalog, identity),
+                    "changed_feeds": sorted(reloaded.changed_feeds),
+                    "reload_s": added_s[-1],
+                }
+            )
     finally:
-        victim.write_bytes(original)
+        _replace(path, original)
+        for added_path in added:
+            added_path.unlink(missing_ok=True)
     return {
-        "articles": len(service.snapshot.catalog.articles),
-        "bare_scan_s": bare,
+        "files": files,
+        "articles": len(catalog.articles),
+        "feeds_total": len(catalog.feeds),
+        "first_load_s": first_load_s,
+        "bare_scan_s": statistics.median(bare),
+        "bare_scan_samples_s": bare,
         "no_change_reload_s": statistics.median(no_change),
+        "no_change_samples_s": no_change,
         "one_change_reload_s": statistics.median(one_change),
-        "one_change_refresh_s": statistics.median(refresh_only),
-        "one_parse_s": statistics.median(parse),
-        "feeds_total": feeds,
-        "feeds_rendered_after_one_change": rendered[-1],
-        "documents_rendered_after_one_change": renders[-1],
+        "victim": victim.source,
+        "rounds": rounds,
+        "new_file_reload_s": statistics.median(added_s),
+        "added_rounds": added_rounds,
     }
 
 
@@ -128,8 +237,10 @@ def main() -> int:
         result: dict[str, object] = dict(reference(root))
     elif mode == "reference-parallel":
         result = dict(reference_parallel(root))
+    elif mode == "reload":
+        result = reload(root, sys.argv[3], sys.argv[4])
     else:
-        result = reload(root, sys.argv[3])
+        raise SystemExit(f"unknown mode {mode!r}")
     print(json.dumps(result))
     return 0
 
