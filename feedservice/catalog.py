@@ -7,6 +7,8 @@ hold it and where (the full article stays in the store until a page is rendered)
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -122,11 +124,13 @@ def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
         winners.append(group[0])
     winners.sort(key=lambda entry: entry.order)
     articles = tuple(winners)
+    topic_feeds = _topic_feeds(articles, config)
+    by_slug = {feed.name: feed.entries for feed in topic_feeds}
     feeds: dict[str, Feed] = {}
     for spec in config.feeds:
-        feed = _configured_feed(spec, articles)
+        feed = _configured_feed(spec, articles, by_slug)
         feeds[feed.key] = feed
-    for feed in _topic_feeds(articles, config):
+    for feed in topic_feeds:
         feeds[feed.key] = feed
     warnings.sort(key=lambda problem: (problem.source, problem.message))
     return Catalog(articles, feeds, duplicates, frozenset(drafts), tuple(warnings))
@@ -152,7 +156,16 @@ def _quality_rule(spec: Any, quality: int | None) -> str | None:
     return None
 
 
-def _configured_feed(spec: Any, articles: tuple[Entry, ...]) -> Feed:
+def _configured_feed(
+    spec: Any, articles: tuple[Entry, ...], by_slug: dict[str, tuple[Entry, ...]]
+) -> Feed:
+    """The feed's entries, newest first. Only the articles of its topics are looked at
+    (merged from the topic feeds), so thousands of narrow feeds cost what they hold."""
+    if ALL_TOPICS not in spec.topics:
+        wanted = dict.fromkeys(slugify(topic) for topic in spec.topics)
+        lists = [by_slug.get(slug, ()) for slug in wanted]
+        merged = heapq.merge(*lists, key=lambda entry: entry.order) if len(lists) > 1 else lists[0]
+        articles = tuple(entry for entry, _ in itertools.groupby(merged))
     verdicts: dict[tuple[str, ...], bool] = {}  # topic lists repeat: decide each once
     carried = []
     for entry in articles:

@@ -31,6 +31,9 @@ SERVE = (
     "state_dir",
     "log_format",
     "log_level",
+    "access_log",
+    "drain_timeout",
+    "config_settle",
 )
 
 
@@ -42,13 +45,14 @@ def _add_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
     for name in names:
         setting = settings.by_name(name)
         default = "one per core" if name == "workers" else setting.default
-        parser.add_argument(
-            setting.flag,
-            dest=name,
-            default=None,
-            metavar=name.split("_")[0].upper(),
-            help=f"{setting.doc} (default: ${setting.env}, else {default})",
-        )
+        shown = f"{setting.doc} (default: ${setting.env}, else {default})"
+        if setting.default is False:  # a switch: `--access-log` turns it on
+            parser.add_argument(
+                setting.flag, dest=name, action="store_const", const=True, help=shown
+            )
+        else:
+            metavar = name.upper().removesuffix("_DIR").removesuffix("_FILE")
+            parser.add_argument(setting.flag, dest=name, metavar=metavar, help=shown)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -130,7 +130,9 @@ def make_site(
     environ: dict[str, str] | None = None,
     **options: Any,
 ) -> Site:
-    """Load `seeds_dir` with `config` (one reload) and serve the result."""
+    """Load `seeds_dir` with `config` (one reload) and serve the result. A config file a
+    test rewrites applies at its next reload (no settle time, unless a test sets one)."""
+    options.setdefault("config_settle", 0)
     store = Store.in_dir(state_dir)
     loader = Loader(store, seeds_dir, config, environ=environ or {}, options=options)
     loader.reload()

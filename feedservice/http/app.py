@@ -53,6 +53,10 @@ def answer(
 def create_app(store: Store) -> Flask:
     """The WSGI app of one worker: `app.wsgi_app` already has the fast path in front."""
     app = Flask(__name__, static_folder="static")
+    # No redirect is ever built from the request's Host header: Werkzeug's slash merging
+    # and strict slashes would answer 308s to wherever the client said it was.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     source = Source(store)

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 
 from feedservice.http.urls import Route
-from feedservice.render.documents import render_feed_route
+from feedservice.render.documents import render_feed_route, render_listing
 from feedservice.store.db import Store
 from feedservice.store.rows import Document, Generation
 
@@ -58,8 +58,11 @@ class Source:
             if generation is None:
                 return None
             document = self.store.document(route.key)
-            if document is None and route.view in {"feed", "page"} and route.number > 1:
+            if document is None and route.view in {"feed", "page"}:
+                # A later page, or page 1 the loader has not rendered yet: render it here.
                 document = render_feed_route(self.store, generation, route)
+            elif document is None and route.view == "list":
+                document = render_listing(self.store, generation, route)
         if document is not None:
             self._remember(generation.id, route.key, document)
         return generation, document

@@ -4,6 +4,7 @@ The routes, the renderers' links, the metrics labels and the static export all g
 through `parse` and the builders below, so a URL can never mean two things.
 
     /                               the HTML index
+    /<kind>/[?page=N][&q=words]     the HTML list of every topic or configured feed
     /<kind>/<name>.<fmt>[?page=N]   a feed: kind topics|feeds, fmt rss|atom|json
     /<kind>/<name>/[?page=N]        the feed's HTML page
     /<which>.opml[?format=rss]      OPML lists: which feeds|topics
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus
 
 KINDS = ("topics", "feeds")
 FORMATS = ("rss", "atom", "json")
@@ -25,6 +26,8 @@ NAME = r"[a-z0-9][a-z0-9_-]{0,127}"
 _FEED = re.compile(rf"/(topics|feeds)/({NAME})\.(rss|atom|json)")
 _PAGE = re.compile(rf"/(topics|feeds)/({NAME})/")
 _OPML = re.compile(r"/(feeds|topics)\.opml")
+_LIST = re.compile(r"/(topics|feeds)/")
+MAX_QUERY_CHARS = 200
 _DIGITS = re.compile(r"[0-9]{1,18}")
 PAST_LAST = 10**18  # a page number this large is past the last page of any feed
 
@@ -35,11 +38,12 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    view: str  # "index", "feed", "page" (a feed's HTML page) or "opml"
+    view: str  # "index", "list", "feed", "page" (a feed's HTML page) or "opml"
     kind: str = ""
     name: str = ""
     fmt: str = "html"
     number: int = 1
+    words: str = ""  # a list's search: names containing these words
 
     @property
     def feed_key(self) -> str:
@@ -54,6 +58,8 @@ class Route:
             return page_path(self.kind, self.name, self.number)
         if self.view == "opml":
             return opml_path(self.kind, self.fmt)
+        if self.view == "list":
+            return list_path(self.kind, self.number, self.words)
         return "/"
 
     @property
@@ -65,6 +71,8 @@ class Route:
             return f"/{self.kind}/<name>/", "html"
         if self.view == "opml":
             return f"/{self.kind}.opml", "opml"
+        if self.view == "list":
+            return f"/{self.kind}/", "html"
         return "/", "html"
 
 
@@ -81,6 +89,12 @@ def parse(path: str, query: str = "") -> Route | None:
     if match is not None:
         kind, name = match.groups()
         return Route("page", kind, name, "html", _page_number(query))
+    match = _LIST.fullmatch(path)
+    if match is not None:
+        words = " ".join(_params(query).get("q", "").split()).lower() if query else ""
+        if len(words) > MAX_QUERY_CHARS:
+            raise BadRequest(f"q must be at most {MAX_QUERY_CHARS} characters")
+        return Route("list", match.group(1), "", "html", _page_number(query), words)
     match = _OPML.fullmatch(path)
     if match is not None:
         fmt = _params(query).get("format", "atom")
@@ -129,3 +143,15 @@ def page_path(kind: str, name: str, number: int = 1) -> str:
 
 def opml_path(which: str, fmt: str = "atom") -> str:
     return f"/{which}.opml" + ("?format=rss" if fmt == "rss" else "")
+
+
+def list_path(kind: str, number: int = 1, words: str = "") -> str:
+    query = "&".join(
+        part
+        for part in (
+            f"page={number}" if number > 1 else "",
+            f"q={quote_plus(words)}" if words else "",
+        )
+        if part
+    )
+    return f"/{kind}/" + (f"?{query}" if query else "")

@@ -102,49 +102,78 @@ class Parsed:
 
 
 def parse_seed(data: bytes, source: str) -> Parsed:
-    """Bytes of one seed file → a clean Article, or the Problem that keeps it out."""
-    front = split_front_matter(data, source)
+    """Bytes of one seed file → a clean Article; raises the first Problem that keeps it out."""
+    article, problems = read_article(data, source)
+    if article is None:
+        raise next(problem for problem in problems if problem.fatal)
+    return Parsed(article, problems)
+
+
+def read_article(data: bytes, source: str) -> tuple[Article | None, tuple[Problem, ...]]:
+    """Every problem of one seed file, not only the first, and its Article when none of
+    them keeps it out. Never raises for bad content."""
+    try:
+        front = split_front_matter(data, source)
+    except Problem as problem:
+        return None, (problem,)
     return article_from_front_matter(front, source, secret_leaves(front.data.get("secured")))
 
 
-def article_from_front_matter(front: FrontMatter, source: str, secrets: list[str]) -> Parsed:
+def article_from_front_matter(
+    front: FrontMatter, source: str, secrets: list[str]
+) -> tuple[Article | None, tuple[Problem, ...]]:
     data = front.data
-    warnings = list(front.repairs)
+    problems = list(front.repairs)
 
     def fail(key: str, message: str) -> Problem:
         return Problem(source, key, redact(message, secrets), front.line_of(key))
 
     def warn(key: str, message: str) -> None:
-        warnings.append(Problem(source, key, redact(message, secrets), front.line_of(key), False))
+        problems.append(Problem(source, key, redact(message, secrets), front.line_of(key), False))
 
-    title = _required_text(data, "title", fail, MAX_TITLE_CHARS, warn)
-    published = _required_date(data, "publishedDateTime", fail)
+    def field(read: Callable[[], Any], fallback: Any = None) -> Any:
+        try:
+            return read()
+        except Problem as problem:  # recorded; the other fields are still checked
+            problems.append(problem)
+            return fallback
+
+    title = field(lambda: _required_text(data, "title", fail, MAX_TITLE_CHARS, warn))
+    published = field(lambda: _required_date(data, "publishedDateTime", fail))
     web_url = _optional_url(data, "webUrl", warn)
     original_url = _optional_url(data, "originalUrl", warn)
     link = web_url or original_url
     if link is None:
-        raise fail("webUrl", "a link is required: set webUrl or originalUrl to an http(s) URL")
+        problems.append(
+            fail("webUrl", "a link is required: set webUrl or originalUrl to an http(s) URL")
+        )
+    values = {
+        "excerpt": field(lambda: _optional_text(data, "excerpt", fail, MAX_EXCERPT_CHARS, warn)),
+        "is_draft": not field(lambda: _published_flag(data.get("published", True), fail), True),
+        "topics": field(lambda: _topics(data.get("topics"), fail, warn), ()),
+        "category": field(lambda: _optional_text(data, "category", fail, MAX_SHORT_TEXT, warn)),
+        "kind": field(lambda: _optional_text(data, "type", fail, MAX_SHORT_TEXT, warn)),
+        "quality": field(lambda: _optional_int(data, "quality", fail)),
+        "heat": field(lambda: _optional_int(data, "heat", fail)),
+        "provider": field(lambda: _provider(data.get("provider"), fail, warn)),
+        "images": field(lambda: _images(data.get("images"), "images", fail, warn), ()),
+        "related": _related(data.get("related"), warn),
+        "original_url": original_url,
+        "amp_url": _optional_url(data, "ampWebUrl", warn),
+        "cdn_amp_url": _optional_url(data, "cdnAmpWebUrl", warn),
+    }
+    if any(problem.fatal for problem in problems):
+        return None, tuple(problems)
     article = Article(
-        identity=canonical_identity(link),
-        link=link,
+        identity=canonical_identity(link),  # type: ignore[arg-type]
+        link=link,  # type: ignore[arg-type]
         title=title,
         published=published,
         source=source,
-        excerpt=_optional_text(data, "excerpt", fail, MAX_EXCERPT_CHARS, warn) or "",
-        is_draft=not _published_flag(data.get("published", True), fail),
-        topics=_topics(data.get("topics"), fail, warn),
-        category=_optional_text(data, "category", fail, MAX_SHORT_TEXT, warn),
-        kind=_optional_text(data, "type", fail, MAX_SHORT_TEXT, warn),
-        quality=_optional_int(data, "quality", fail),
-        heat=_optional_int(data, "heat", fail),
-        provider=_provider(data.get("provider"), fail, warn),
-        images=_images(data.get("images"), "images", fail, warn),
-        related=_related(data.get("related"), warn),
-        original_url=original_url,
-        amp_url=_optional_url(data, "ampWebUrl", warn),
-        cdn_amp_url=_optional_url(data, "cdnAmpWebUrl", warn),
+        excerpt=values.pop("excerpt") or "",
+        **values,
     )
-    return Parsed(article, tuple(warnings))
+    return article, tuple(problems)
 
 
 # --- the stored form -----------------------------------------------------------------------

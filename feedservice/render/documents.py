@@ -93,13 +93,27 @@ def render_page(page: FeedPage, fmt: str, fingerprint: str = "") -> Document:
 
 
 def render_listing(
-    store: Store, generation: Generation, route: Route, newest_change: datetime, fingerprint: str
-) -> Document:
-    """The index or an OPML list: every feed's settings, count and newest date."""
+    store: Store, generation: Generation, route: Route, fingerprint: str = ""
+) -> Document | None:
+    """The index, a list of feeds or an OPML list: every feed's settings, count and newest
+    date. Dated by the newest publish or update of any article (never later than the
+    generation); None for a list page past the last."""
     site = site_of(generation)
     feeds = store.feeds()
+    changed = generation.summary.get("newest_change")
+    modified = min(
+        from_micros(changed) if changed else EPOCH,
+        datetime.fromtimestamp(generation.committed_at, UTC),
+    )
+    if route.view == "opml":
+        body = opml.render_opml(site, feeds, route.kind, route.fmt, modified)
+        return make_document(body, CONTENT_TYPES["opml"], modified, fingerprint)
     if route.view == "index":
-        body = html.index(site, feeds, generation.summary.get("articles", 0))
-        return make_document(body, CONTENT_TYPES["html"], newest_change, fingerprint)
-    body = opml.render_opml(site, feeds, route.kind, route.fmt, newest_change)
-    return make_document(body, CONTENT_TYPES["opml"], newest_change, fingerprint)
+        found: bytes | None = html.index(site, feeds, generation.summary.get("articles", 0))
+    else:
+        found = html.feed_list(site, feeds, route.kind, route.number, route.words)
+    return (
+        None
+        if found is None
+        else make_document(found, CONTENT_TYPES["html"], modified, fingerprint)
+    )

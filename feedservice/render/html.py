@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from feedservice import __version__
 from feedservice.http import urls
 from feedservice.ingest.clean import slugify
-from feedservice.render.page import FeedPage, feed_title
+from feedservice.render.page import FeedPage
 
 _ENVIRONMENT = Environment(
     loader=PackageLoader("feedservice.render", "templates"),
@@ -40,18 +40,58 @@ def feed_page(page: FeedPage) -> bytes:
     return html.encode("utf-8", "surrogatepass")
 
 
+INDEX_ROWS = 50  # feeds and topics shown on the index; all of them are on the lists
+LIST_ROWS = 100  # rows per page of a list
+
+
 def index(site: Any, feeds: list[dict[str, Any]], articles: int) -> bytes:
-    shown = [
-        {**feed, "title": feed["title"], "newest": _date(feed.get("newest"))} for feed in feeds
-    ]
+    """The front page: the first configured feeds and the largest topics, a topic finder
+    and links to the full lists. Its size does not grow with the number of feeds."""
+    configured = [_shown(feed) for feed in feeds if feed["kind"] == "feeds"]
+    topics = [_shown(feed) for feed in feeds if feed["kind"] == "topics"]
+    largest = sorted(topics, key=lambda feed: (-feed["count"], feed["name"]))[:INDEX_ROWS]
     html = _ENVIRONMENT.get_template("index.html").render(
         config=site,
         articles=articles,
-        configured=[feed for feed in shown if feed["kind"] == "feeds"],
-        topics=[feed for feed in shown if feed["kind"] == "topics"],
-        feed_title=lambda feed: feed_title(feed, site),
+        configured=configured[:INDEX_ROWS],
+        configured_count=len(configured),
+        topics=largest,
+        topic_count=len(topics),
+        site_feed=next((feed for feed in configured if feed["name"] == "all"), None),
     )
     return html.encode("utf-8", "surrogatepass")
+
+
+def feed_list(
+    site: Any, feeds: list[dict[str, Any]], kind: str, number: int, words: str
+) -> bytes | None:
+    """Page `number` of every topic (A to Z) or configured feed (in config order) whose
+    title holds `words`; None past the last page."""
+    chosen = [_shown(feed) for feed in feeds if feed["kind"] == kind]
+    if kind == "topics":
+        chosen.sort(key=lambda feed: (feed["title"].casefold(), feed["name"]))
+    if words:
+        chosen = [
+            feed for feed in chosen if all(w in feed["title"].casefold() for w in words.split())
+        ]
+    pages = max(1, -(-len(chosen) // LIST_ROWS))
+    if number > pages:
+        return None
+    html = _ENVIRONMENT.get_template("list.html").render(
+        config=site,
+        kind=kind,
+        feeds=chosen[(number - 1) * LIST_ROWS : number * LIST_ROWS],
+        total=len(chosen),
+        number=number,
+        pages=pages,
+        words=words,
+        list_path=urls.list_path,
+    )
+    return html.encode("utf-8", "surrogatepass")
+
+
+def _shown(feed: dict[str, Any]) -> dict[str, Any]:
+    return {**feed, "newest": _date(feed.get("newest"))}
 
 
 def _date(micros: int | None) -> datetime | None:

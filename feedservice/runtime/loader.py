@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -82,6 +83,8 @@ class Loader:
         self.workers = workers
         self.render = render
         self.listeners: list[Callable[[Reloaded], None]] = []
+        self.wake: Callable[[float], None] | None = None  # asks for a reload at a given time
+        self._reloading = threading.Lock()
         self.config: Any = self._read_config()  # raises ConfigError: fatal at start
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
         self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
@@ -91,6 +94,7 @@ class Loader:
         self.scan_problems: list[Problem] = []
         self.status: dict[str, str | None] = {"config_error": None, "seeds_error": None}
         self.started = True  # the first reload always commits (see reload)
+        self.pending = False  # documents are left for the next reload to render
         self._check_versions()
 
     def _read_config(self) -> Any:
@@ -122,14 +126,19 @@ class Loader:
 
     def reload(self) -> Reloaded | None:
         """Re-read config and seeds; commit a generation if anything changed."""
+        with self._reloading:  # (the interval and a wake-up may fall due together)
+            return self._reload()
+
+    def _reload(self) -> Reloaded | None:
         started = time.monotonic()
         status = dict(self.status)
         config = self.config
-        try:
-            config = self._read_config()
-            status["config_error"] = None
-        except ConfigError as error:
-            status["config_error"] = str(error)  # the last good config stays in force
+        if self._config_settled():
+            try:
+                config = self._read_config()
+                status["config_error"] = None
+            except ConfigError as error:
+                status["config_error"] = str(error)  # the last good config stays in force
         try:
             stamps, scan_problems = scan(self.seeds, stat_files=bool(self.files))
             status["seeds_error"] = None
@@ -147,6 +156,7 @@ class Loader:
             and status == self.status
             and scan_problems == self.scan_problems
             and not self.started  # the first reload commits: the config or code may be new
+            and not self.pending  # documents left to render
         )
         if same:
             return None
@@ -154,6 +164,23 @@ class Loader:
             if error and error != self.status.get(name):
                 log.error("%s; keeping the last good one", error)
         return self._commit(config, status, scan_problems, changed, removed, started)
+
+    def _config_settled(self) -> bool:
+        """Whether the config file has been left alone for `config_settle` seconds: a file
+        caught in the middle of a save is read only once the editor is done. If it is not,
+        the loader asks to be woken when it will be."""
+        if self.config_path is None:
+            return True
+        try:
+            info = os.stat(self.config_path)
+        except OSError:
+            return True  # (reading it says what is wrong)
+        due = max(info.st_mtime, info.st_ctime) + self.config.config_settle
+        if time.time() >= due:
+            return True
+        if self.wake is not None:
+            self.wake(due)
+        return False
 
     def _stamp(self, path: str) -> bytes | None:
         row = self.files.get(path)
@@ -198,11 +225,11 @@ class Loader:
             problems = all_problems(files.values(), scan_problems, catalog)
             summary = self._summary(catalog, problems, status, len(files), now)
             generation = Generation(0, now, _site(config), summary)
-            fingerprints, rendered = self.fingerprints, 0
+            summary["newest_change"] = newest_change(catalog, files, now)
+            fingerprints, rendered, pending = self.fingerprints, 0, False
             if self.render:
-                change = newest_change(catalog, files, now)
-                fingerprints, rendered = render_documents(
-                    self.store, tx, catalog, generation, self.fingerprints, change, pool
+                fingerprints, rendered, pending = render_documents(
+                    self.store, tx, catalog, generation, self.fingerprints, pool
                 )
             committed = time.time()
             summary["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
@@ -213,7 +240,7 @@ class Loader:
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
         self.ids = ids
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
-        self.started = False
+        self.started, self.pending = False, pending
         reloaded = Reloaded(
             number,
             *changes.values(),

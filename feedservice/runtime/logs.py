@@ -69,7 +69,13 @@ def logging_config(fmt: str = "text", level: str = "info") -> dict[str, Any]:
         "handlers": {"main": handler},
         "root": {"handlers": ["main"], "level": level_name},
         "loggers": {
-            "_granian": {"handlers": ["main"], "level": level_name, "propagate": False},
+            # granian's start-up chatter only when debugging: the loader says once where the
+            # service serves, and what, when its first load is in.
+            "_granian": {
+                "handlers": ["main"],
+                "level": level_name if level == "debug" else "WARNING",
+                "propagate": False,
+            },
             "granian.access": {"handlers": ["main"], "level": "INFO", "propagate": False},
             "apscheduler": {"level": "WARNING"},
         },

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
@@ -203,6 +204,7 @@ def instrument(app: Any, store: Store) -> Any:
     return app
 
 
+@functools.lru_cache(maxsize=4096)  # the same few paths over and over
 def _label(path: str) -> tuple[str, str]:
     """(route, format): URL shapes, never raw paths."""
     try:

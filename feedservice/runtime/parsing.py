@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feedservice.catalog import Entry, entry_of
-from feedservice.ingest.article import parse_seed, record_text, revision
+from feedservice.ingest.article import read_article, record_text, revision
 from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.runtime.processes import Pool
@@ -32,13 +32,11 @@ def parse_file(root: str, path: str) -> ParseResult:
         data, stamp = read_seed(root, path)
     except Problem as problem:
         return ParseResult(path, None, None, None, (problem,))
-    try:
-        parsed = parse_seed(data, display_path(path))
-    except Problem as problem:
-        return ParseResult(path, stamp, None, None, (problem,))
-    text = record_text(parsed.article)
-    entry = entry_of(parsed.article, revision(text), path)
-    return ParseResult(path, stamp, text, entry, parsed.warnings)
+    article, problems = read_article(data, display_path(path))
+    if article is None:
+        return ParseResult(path, stamp, None, None, problems)
+    text = record_text(article)
+    return ParseResult(path, stamp, text, entry_of(article, revision(text), path), problems)
 
 
 def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:

@@ -35,6 +35,7 @@ class Pool:
     worker, `map` simply runs here (no process is worth starting for small work)."""
 
     def __init__(self, workers: int) -> None:
+        self.workers = workers
         self.executor = None
         if workers > 1:
             self.executor = ProcessPoolExecutor(

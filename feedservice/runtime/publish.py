@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+import time
 
 from feedservice.catalog import Catalog, Entry, Feed
 from feedservice.http import urls
 from feedservice.render.documents import feed_page, render_listing, render_page
-from feedservice.render.page import FeedPage
 from feedservice.runtime.metrics import timed
 from feedservice.runtime.processes import Pool
 from feedservice.store.db import Store
 from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
 
+RENDER_SECONDS = 2.0  # a reload's rendering; more waits for the next reloads (see below)
 LISTINGS = (
     urls.Route("index"),
+    urls.Route("list", "feeds"),
+    urls.Route("list", "topics"),
     *(
         urls.Route("opml", which, "", fmt)
         for which in ("feeds", "topics")
@@ -78,44 +80,44 @@ def render_documents(
     catalog: Catalog,
     generation: Generation,
     fingerprints: dict[str, str],
-    newest_change: datetime,
     pool: Pool,
-) -> tuple[dict[str, str], int]:
-    """Render every document whose inputs changed since `fingerprints` (what the store
-    holds), drop those of feeds that are gone; returns the new fingerprints and how many
-    feeds were re-rendered. Pages render in `pool`'s processes when it has any."""
+) -> tuple[dict[str, str], int, bool]:
+    """Render the documents whose inputs changed since `fingerprints` (what the store
+    holds) and drop those of feeds that are gone; pages render in `pool`'s processes when
+    it has any. Rendering stops after RENDER_SECONDS: a stale document not rendered by
+    then is dropped too (a worker renders it on request) and the next reload goes on.
+    Returns the new fingerprints, how many feeds were rendered, and whether any is left."""
     wanted: dict[str, str] = {}
-    work: list[tuple[FeedPage, str, str]] = []
-    keys: list[str] = []
-    rendered = 0
+    stale_feeds = []
     for feed in catalog.feeds.values():
         fingerprint = feed.fingerprint(1, generation.site, catalog.newest)
         routes = [urls.Route("feed", feed.kind, feed.name, fmt) for fmt in urls.FORMATS]
         routes.append(urls.Route("page", feed.kind, feed.name))
         stale = [route for route in routes if fingerprints.get(route.key) != fingerprint]
-        for route in routes:
-            wanted[route.key] = fingerprint
+        wanted.update((route.key, fingerprint) for route in routes if route not in stale)
         if stale:
-            rendered += 1
+            stale_feeds.append((feed, fingerprint, stale))
+    deadline = time.monotonic() + RENDER_SECONDS
+    rendered, batch = 0, 2 * pool.workers  # feeds rendered between two looks at the clock
+    while rendered < len(stale_feeds) and time.monotonic() < deadline:
+        work, keys = [], []
+        for feed, fingerprint, stale in stale_feeds[rendered : rendered + batch]:
             page = feed_page(store, generation, store.feed(feed.key) or {}, 1)
-            work += [(page, route.fmt, fingerprint) for route in stale]
-            keys += [route.key for route in stale]
-    for key, document in zip(
-        keys, pool.map(timed, [(render_page, *args) for args in work]), strict=True
-    ):
-        tx.put_document(key, document)
-    inputs = [
-        generation.site,
-        store.feeds(),
-        generation.summary["articles"],
-        newest_change.isoformat(),
-    ]
+            work += [(render_page, page, route.fmt, fingerprint) for route in stale]
+            keys += [(route.key, fingerprint) for route in stale]
+        for (key, fingerprint), document in zip(keys, pool.map(timed, work), strict=True):
+            tx.put_document(key, document)
+            wanted[key] = fingerprint
+        rendered += batch
+    inputs = [generation.site, store.feeds(), generation.summary["articles"]]
+    inputs.append(generation.summary["newest_change"])
     text = json.dumps(inputs, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
     fingerprint = hashlib.blake2b(text).hexdigest()[:32]
     for route in LISTINGS:
         wanted[route.key] = fingerprint
         if fingerprints.get(route.key) != fingerprint:
-            document = timed(render_listing, store, generation, route, newest_change, fingerprint)
+            document = timed(render_listing, store, generation, route, fingerprint)
             tx.put_document(route.key, document)
     tx.delete_documents([key for key in fingerprints if key not in wanted])
-    return wanted, rendered
+    done = min(rendered, len(stale_feeds))
+    return wanted, done, done < len(stale_feeds)

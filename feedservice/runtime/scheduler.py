@@ -1,4 +1,5 @@
-"""The loader's schedule: one APScheduler job that reloads every `reload_interval` seconds.
+"""The loader's schedule: an APScheduler job that reloads every `reload_interval` seconds,
+and a one-off job when the loader asks to be woken earlier (Loader.wake).
 
 It runs in the loader only, whatever the number of serving workers, so the seed
 directory is read once per interval by one process.
@@ -7,6 +8,7 @@ directory is read once per interval by one process.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -14,6 +16,7 @@ from feedservice.runtime.loader import Loader, Reloaded
 
 log = logging.getLogger("feedservice")
 JOB_ID = "reload"
+WAKE_ID = "wake"
 
 
 def start(loader: Loader) -> BackgroundScheduler:
@@ -39,7 +42,13 @@ def start(loader: Loader) -> BackgroundScheduler:
                 JOB_ID, trigger="interval", seconds=reloaded.site["reload_interval"]
             )
 
+    def wake(at: float) -> None:
+        # One extra reload at a given time (a config file settling; an article falling due).
+        when = datetime.fromtimestamp(at, UTC)
+        scheduler.add_job(loader.reload, "date", run_date=when, id=WAKE_ID, replace_existing=True)
+
     loader.listeners.append(follow_interval)
+    loader.wake = wake
     scheduler.start()
-    log.info("reloading %s every %d s", loader.seeds, interval)
+    log.debug("reloading %s every %d s", loader.seeds, interval)
     return scheduler

@@ -11,7 +11,6 @@ published (a comment, `secured`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from feedservice.catalog import Catalog, Entry
 from feedservice.ingest.problem import Problem
@@ -89,11 +88,11 @@ def all_problems(rows: Iterable[FileRow], scan: list[Problem], catalog: Catalog)
     return found
 
 
-def newest_change(catalog: Catalog, files: dict[str, FileRow], now: float) -> datetime:
-    """The newest publish or update time of any published article, never later than now:
-    the Last-Modified of the index and the OPML lists."""
+def newest_change(catalog: Catalog, files: dict[str, FileRow], now: float) -> int:
+    """The newest publish or update time of any published article, never later than now
+    (µs): the Last-Modified of the index and the lists."""
     newest = 0
     for entry in catalog.articles:
         row = files.get(entry.source)
         newest = max(newest, -entry.sort, (row.updated or 0) if row else 0)
-    return min(datetime.fromtimestamp(newest / 1e6, UTC), datetime.fromtimestamp(now, UTC))
+    return min(newest, int(now * 1_000_000))

@@ -32,6 +32,8 @@ from feedservice.store.db import Store
 
 log = logging.getLogger("feedservice")
 MAX_HEAD_BYTES = 16384  # request line and headers; larger heads get 431 from granian
+BLOCKING_THREADS = min(4, 2 * (os.cpu_count() or 1) + 1)  # Python threads per worker
+BACKPRESSURE = 1024  # connections per worker; idle ones must not lock new clients out
 LOCK_NAME = "service.lock"
 
 
@@ -122,6 +124,10 @@ def run_loader(args: LoaderArgs) -> None:
     loader.reload()
     if fresh:
         loader.listeners.append(publisher)
+    if loader.catalog is not None:
+        catalog = loader.catalog
+        articles, feeds = len(catalog.articles), len(catalog.feeds)
+        log.info("serving %d articles in %d feeds at %s/", articles, feeds, loader.config.base_url)
     reloading = scheduler.start(loader)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -175,7 +181,6 @@ def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
     import feedservice.http.app  # noqa: F401  (the workers fork with it imported)
 
     parent = os.getpid()
-    log.info("serving %s at %s with %d workers", args.seeds, config.base_url, config.workers)
     try:
         server = Granian(
             "feedservice",
@@ -185,11 +190,12 @@ def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
             workers=config.workers,
             http="1",
             http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
-            blocking_threads=8,
-            backpressure=128,
+            blocking_threads=BLOCKING_THREADS,
+            backpressure=BACKPRESSURE,
             backlog=2048,
             respawn_failed_workers=True,
-            log_access=False,
+            workers_kill_timeout=config.drain_timeout or None,
+            log_access=config.access_log,
             log_dictconfig=log_config,
         )
         server.serve(target_loader=lambda: worker_app(config.state_dir, parent), wrap_loader=False)

@@ -225,6 +225,35 @@ SETTINGS = (
         "command",
         True,
     ),
+    Setting(
+        "access_log",
+        False,
+        v.boolean,
+        "Log one line per request (in the chosen log format).",
+        "true",
+        "command",
+        True,
+    ),
+    Setting(
+        "drain_timeout",
+        10,
+        v.integer(0, 3600),
+        "Seconds a stopping service (SIGTERM) waits for requests in flight, slow readers "
+        "included, before it closes their connections and exits.",
+        "30",
+        "command",
+        True,
+    ),
+    Setting(
+        "config_settle",
+        1.0,
+        v.seconds(0, 600),
+        "Seconds a changed config file must stay unchanged before it is applied, so a "
+        "half-written save is never read.",
+        "2",
+        "command",
+        True,
+    ),
 )
 SITE_SETTINGS = tuple(s for s in SETTINGS if s.scope == "site")
 Config = dataclasses.make_dataclass(

@@ -111,3 +111,26 @@ def feed_name(value: Any, key: str) -> str:
     if not isinstance(value, str) or not _FEED_NAME.fullmatch(value):
         raise ConfigError(key, "must be lowercase letters, digits, '-' or '_' (at most 64)")
     return value
+
+
+def boolean(value: Any, key: str) -> bool:
+    words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False}
+    words |= {"off": False, "0": False}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    raise ConfigError(key, f"must be true or false, got {str(value)[:80]!r}")
+
+
+def seconds(low: float, high: float) -> Callable[[Any, str], float]:
+    def parse(value: Any, key: str) -> float:
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not low <= number <= high:
+            raise ConfigError(key, f"must be seconds between {low:g} and {high:g}, got {value!r}")
+        return number
+
+    return parse
