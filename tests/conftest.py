@@ -9,6 +9,7 @@ the same code path users run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -206,10 +207,8 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # a child that outlived it, if any
-        except ProcessLookupError:
-            pass
 
 
 def start_server(

@@ -87,6 +87,9 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         "FEEDSERVICE_WORKERS": "3",
         "FEEDSERVICE_LOG_FORMAT": "json",
         "FEEDSERVICE_LOG_LEVEL": "warning",
+        "FEEDSERVICE_ACCESS_LOG": "true",
+        "FEEDSERVICE_DRAIN_TIMEOUT": "3",
+        "FEEDSERVICE_CONFIG_SETTLE": "0.5",
     }
     assert {setting.env for setting in settings.SETTINGS} == set(environ)
     loaded = settings.load(config, environ)
@@ -103,6 +106,7 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
     assert (loaded.seeds_dir, loaded.config_file) == (tmp_path / "seeds", config)
     assert (loaded.host, loaded.port, loaded.workers) == ("::1", 9123, 3)
     assert (loaded.log_format, loaded.log_level) == ("json", "warning")
+    assert (loaded.access_log, loaded.drain_timeout, loaded.config_settle) == (True, 3, 0.5)
     # The environment's config file is the one read, and it must exist.
     assert settings.config_source({}, environ) == (config, True)
     # YAML flow style works too, and a bad value names the variable.

@@ -13,9 +13,10 @@ from conftest import REALWORLD, SAMPLE_SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedservice.ingest.article import Article, Parsed, from_record_text, parse_seed, record_text
+from feedservice.ingest.article import Article, Parsed, parse_seed
 from feedservice.ingest.frontmatter import split_front_matter
 from feedservice.ingest.problem import Problem
+from feedservice.ingest.record import from_record_text, record_text
 
 FUZZ = settings(
     max_examples=300,

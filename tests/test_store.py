@@ -34,7 +34,8 @@ import feedservice.runtime.loader as loader_module
 import feedservice.runtime.parsing as parsing
 import feedservice.runtime.processes as processes
 from feedservice.http.app import create_app
-from feedservice.ingest.article import from_record_text, parse_seed
+from feedservice.ingest.article import parse_seed
+from feedservice.ingest.record import from_record_text
 from feedservice.render import documents
 from feedservice.render.page import FeedPage
 from feedservice.runtime.loader import Loader
@@ -264,7 +265,7 @@ def test_a_file_turned_bad_keeps_its_last_good_version_after_a_restart(
     carried = [p for p in again.loader.problems() if p.source == "004.md"]
     assert carried and all("last good version" in p.message for p in carried)
     health = again.get("/healthz").get_json()
-    assert health["seed_errors"]["count"] == 2  # bad.md and 004.md
+    assert health["seed_errors"]["count"] == 3  # bad.md, and 004.md: no date, no link
     first_errors = health["seed_errors"]["first"]
     assert any("004.md" in line and "last good version" in line for line in first_errors)
     # Fixed: served as it now is; deleted: gone, and so are its problems.
@@ -582,7 +583,7 @@ def test_a_server_restart_parses_and_renders_nothing(
     first.stop()
     assert first.process.returncode == 0
     again = live_server_factory(seeds, config_file, extra_args=state, port=first.port)
-    wait_for(lambda: "reloading" in again.log(), "the restarted loader's first reload")
+    wait_for(lambda: "serving " in again.log(), "the restarted loader's first reload")
     lines = [line for line in again.log().splitlines() if "reload:" in line]
     assert all("+0 ~0 -0 files" in line and "0 feeds re-rendered" in line for line in lines), lines
     assert again.health()["generation"] in (generation, generation + 1)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feedservice.http.urls import Route
-from feedservice.ingest.article import from_record_text
+from feedservice.ingest.record import from_record_text
 from feedservice.render import atom, html, jsonfeed, opml, rss
 from feedservice.render.page import EPOCH, FeedPage
 from feedservice.settings import Config

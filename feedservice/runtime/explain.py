@@ -10,6 +10,7 @@ because the file is a draft, a duplicate (naming the file that wins), a bad file
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from feedservice.http import urls
-from feedservice.ingest.article import from_record_text, parse_seed
+from feedservice.ingest.article import parse_seed
 from feedservice.ingest.clean import canonical_identity, clean_url
 from feedservice.ingest.files import SEED_SUFFIXES, read_seed
 from feedservice.ingest.problem import Problem, display_path
+from feedservice.ingest.record import from_record_text
 from feedservice.runtime.loader import Loader
 
 PUBLISHED = "published"
@@ -166,11 +168,12 @@ def explain_source(loader: Loader, path: str) -> Explanation:
         winner = base.winner
         base.reason = f"duplicate: {winner} has the same link and is served instead"
         return base
-    entry = loader.entries[path]
+    position = catalog.articles.index(loader.entries[path])
     base_url = loader.config.base_url
     for feed in catalog.feeds.values():
-        if entry in feed.entries:
-            page = feed.entries.index(entry) // feed.limit + 1
+        found = bisect.bisect_left(feed.positions, position)  # (positions ascend)
+        if found < len(feed.positions) and feed.positions[found] == position:
+            page = found // feed.limit + 1
             path = urls.page_path(feed.kind, feed.name)
             url = base_url + urls.feed_path(feed.kind, feed.name, "atom")
             base.feeds.append(

@@ -8,6 +8,8 @@ transaction. Serving workers only ever read what it committed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import logging
 import os
@@ -22,7 +24,7 @@ from typing import Any
 
 import feedservice
 from feedservice import settings
-from feedservice.catalog import TOPICS, Catalog, Feed, build_catalog
+from feedservice.catalog import TOPICS, Catalog, build_catalog
 from feedservice.ingest.files import scan
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.metrics import error_kind
@@ -42,6 +44,7 @@ from feedservice.store.rows import FileRow, Generation
 
 log = logging.getLogger("feedservice.reload")
 SHOWN_ERRORS = 10
+BIG_RELOAD_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,13 @@ class Loader:
         self.listeners: list[Callable[[Reloaded], None]] = []
         self.wake: Callable[[float], None] | None = None  # asks for a reload at a given time
         self._reloading = threading.Lock()
+        self.config_stamp = _file_stamp(config_path)  # the config file as last read
         self.config: Any = self._read_config()  # raises ConfigError: fatal at start
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
         self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
         self.entries = {p: entry_of_row(row) for p, row in self.files.items() if row.identity}
         self.fingerprints = store.fingerprints()
+        self.feed_states = stored_feeds(store)
         self.catalog: Catalog | None = None
         self.scan_problems: list[Problem] = []
         self.status: dict[str, str | None] = {"config_error": None, "seeds_error": None}
@@ -113,7 +118,7 @@ class Loader:
             if stored["seeds"] not in (None, versions["seeds"]):
                 tx.execute("DELETE FROM files")
                 tx.execute("DELETE FROM feeds")
-                self.files, self.entries, self.ids = {}, {}, {}
+                self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
             elif stored["parse"] != versions["parse"]:
                 tx.execute("UPDATE files SET stamp = x''")  # every file is read again
                 self.files = {row.path: row for row in self.store.files()}
@@ -133,12 +138,15 @@ class Loader:
         started = time.monotonic()
         status = dict(self.status)
         config = self.config
-        if self._config_settled():
+        config_stamp = _file_stamp(self.config_path)
+        if config_stamp != self.config_stamp and self._config_settled(config_stamp):
             try:
                 config = self._read_config()
                 status["config_error"] = None
             except ConfigError as error:
                 status["config_error"] = str(error)  # the last good config stays in force
+        else:
+            config_stamp = self.config_stamp  # (read when it has settled)
         try:
             stamps, scan_problems = scan(self.seeds, stat_files=bool(self.files))
             status["seeds_error"] = None
@@ -159,23 +167,24 @@ class Loader:
             and not self.pending  # documents left to render
         )
         if same:
+            self.config_stamp = config_stamp
             return None
         for name, error in status.items():
             if error and error != self.status.get(name):
                 log.error("%s; keeping the last good one", error)
-        return self._commit(config, status, scan_problems, changed, removed, started)
+        reloaded = self._commit(config, status, scan_problems, changed, removed, started)
+        self.config_stamp = config_stamp
+        if reloaded.duration > BIG_RELOAD_SECONDS:
+            _give_back_memory()  # what a big catalog or config used goes back to the system
+        return reloaded
 
-    def _config_settled(self) -> bool:
+    def _config_settled(self, stamp: tuple[int, ...] | None) -> bool:
         """Whether the config file has been left alone for `config_settle` seconds: a file
         caught in the middle of a save is read only once the editor is done. If it is not,
         the loader asks to be woken when it will be."""
-        if self.config_path is None:
-            return True
-        try:
-            info = os.stat(self.config_path)
-        except OSError:
-            return True  # (reading it says what is wrong)
-        due = max(info.st_mtime, info.st_ctime) + self.config.config_settle
+        if stamp is None:
+            return True  # no file (reading it says whether that is wrong)
+        due = max(stamp[0], stamp[1]) / 1e9 + self.config.config_settle
         if time.time() >= due:
             return True
         if self.wake is not None:
@@ -218,10 +227,13 @@ class Loader:
                         entries[row.path] = result.entry
                     _log_problems(result)
                 tx.put_files(rows)
-            catalog = build_catalog(entries.values(), config)
-            old_feeds = self.catalog.feeds if self.catalog is not None else self._stored_feeds()
+            if changed or removed or config != self.config or self.catalog is None:
+                catalog = build_catalog(entries.values(), config)
+            else:  # (only the status changed, or documents were left to render)
+                catalog = self.catalog
             ids = self.store.file_ids() if added else self.ids  # new files got theirs just now
-            changed_feeds = write_feeds(tx, dict(old_feeds), catalog, ids)
+            edited = {path for path in changed if entries.get(path) != self.entries.get(path)}
+            changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, ids, edited)
             problems = all_problems(files.values(), scan_problems, catalog)
             summary = self._summary(catalog, problems, status, len(files), now)
             generation = Generation(0, now, _site(config), summary)
@@ -238,7 +250,7 @@ class Loader:
             number = tx.commit_generation(committed, generation.site, summary)
         self.store.checkpoint()  # (readers already see the generation)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
-        self.ids = ids
+        self.ids, self.feed_states = ids, feed_states
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
         self.started, self.pending = False, pending
         reloaded = Reloaded(
@@ -270,10 +282,6 @@ class Loader:
                 logging.getLogger("feedservice").exception("reload listener failed")
         return reloaded
 
-    def _stored_feeds(self) -> dict[str, Feed]:
-        paths = {file: path for path, file in self.ids.items()}
-        return stored_feeds(self.store, paths, self.entries)
-
     def _summary(
         self,
         catalog: Catalog,
@@ -302,6 +310,24 @@ class Loader:
         """Every finding of the last reload, sorted: scan, file and catalog problems."""
         catalog = self.catalog or build_catalog(self.entries.values(), self.config)
         return all_problems(self.files.values(), self.scan_problems, catalog)
+
+
+def _give_back_memory() -> None:
+    """Return freed heap to the system (glibc keeps it otherwise): after a reload over a
+    large config or catalog, the loader shrinks back when they shrink."""
+    with contextlib.suppress(OSError, AttributeError):  # (not glibc)
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def _file_stamp(path: Path | None) -> tuple[int, ...] | None:
+    """What tells an edited config file from the one last read (see files.scan)."""
+    try:
+        info = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    if info is None:
+        return None
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
 
 
 def _iso(moment: float) -> str:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feedservice.catalog import Entry, entry_of
-from feedservice.ingest.article import read_article, record_text, revision
+from feedservice.ingest.article import read_article
 from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
+from feedservice.ingest.record import record_text, revision
 from feedservice.runtime.processes import Pool
 
 POOL_THRESHOLD = 1000  # fewer files parse faster here than a pool starts

@@ -9,11 +9,14 @@ request by the workers, from the committed generation.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import time
+from array import array
+from collections.abc import Sequence
 
-from feedservice.catalog import Catalog, Entry, Feed
+from feedservice.catalog import Catalog
 from feedservice.http import urls
 from feedservice.render.documents import feed_page, render_listing, render_page
 from feedservice.runtime.metrics import timed
@@ -22,7 +25,7 @@ from feedservice.store.db import Store
 from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
 
-RENDER_SECONDS = 2.0  # a reload's rendering; more waits for the next reloads (see below)
+RENDER_SECONDS = 1.0  # a reload's rendering; more waits for the next reloads (see below)
 LISTINGS = (
     urls.Route("index"),
     urls.Route("list", "feeds"),
@@ -35,42 +38,53 @@ LISTINGS = (
 )
 
 
+FeedState = tuple[str, bytes]  # a stored feed's settings (JSON) and its members' digest
+
+
 def write_feeds(
-    tx: Writer, old: dict[str, Feed], catalog: Catalog, ids: dict[str, int]
-) -> list[str]:
-    """The settings and members of every feed that changed since `old`; their keys."""
-    changed = []
+    tx: Writer,
+    old: dict[str, FeedState],
+    catalog: Catalog,
+    ids: dict[str, int],
+    edited: set[str],
+) -> tuple[list[str], dict[str, FeedState]]:
+    """Write the settings and members of every feed that changed since `old` (what the
+    store holds). Returns the keys of the feeds whose settings, members or items changed
+    (`edited`: the files whose article changed), and the new states."""
+    file_at = [ids[entry.source] for entry in catalog.articles]  # by catalog position
+    touched = [p for p, entry in enumerate(catalog.articles) if entry.source in edited]
+    changed, states = [], {}
     for position, (key, feed) in enumerate(catalog.feeds.items()):
-        before = old.get(key)
-        if before is not None and before.entries == feed.entries and before.meta() == feed.meta():
-            continue
-        changed.append(key)
-        members = [ids[entry.source] for entry in feed.entries]
-        tx.put_feed(key, {**feed.meta(), "position": position}, members)
+        meta = json.dumps({**feed.meta(), "position": position}, ensure_ascii=False)
+        members = array("q", map(file_at.__getitem__, feed.positions)).tobytes()
+        states[key] = (meta, hashlib.blake2b(members, digest_size=16).digest())
+        if old.get(key) != states[key]:
+            changed.append(key)
+            tx.put_feed(key, meta, members)
+        elif touched and _holds_any(feed.positions, touched):
+            changed.append(key)
     for key in old:
         if key not in catalog.feeds:
             tx.delete_feed(key)
             changed.append(key)
-    return changed
+    return changed, states
 
 
-def stored_feeds(store: Store, paths: dict[int, str], entries: dict[str, Entry]) -> dict[str, Feed]:
-    """The feeds as the store holds them: what a fresh loader compares its first catalog to.
-    (A member whose file has no entry any more cannot equal a new one: None stands in.)"""
-    members = store.members()
+def _holds_any(positions: Sequence[int], wanted: list[int]) -> bool:
+    if len(wanted) > 64:
+        return not set(wanted).isdisjoint(positions)
+    for position in wanted:  # (positions ascend)
+        found = bisect.bisect_left(positions, position)
+        if found < len(positions) and positions[found] == position:
+            return True
+    return False
+
+
+def stored_feeds(store: Store) -> dict[str, FeedState]:
+    """The feeds' states as the store holds them: what a fresh loader starts from."""
     return {
-        f"{meta['kind']}/{meta['name']}": Feed(
-            meta["kind"],
-            meta["name"],
-            meta["title"],
-            meta["description"],
-            meta["limit"],
-            tuple(
-                entries.get(paths.get(file, ""))
-                for file in members[f"{meta['kind']}/{meta['name']}"]
-            ),  # type: ignore[misc]
-        )
-        for meta in store.feeds()
+        key: (meta, hashlib.blake2b(members, digest_size=16).digest())
+        for key, meta, members in store.feed_rows()
     }
 
 

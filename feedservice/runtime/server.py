@@ -33,7 +33,12 @@ from feedservice.store.db import Store
 log = logging.getLogger("feedservice")
 MAX_HEAD_BYTES = 16384  # request line and headers; larger heads get 431 from granian
 BLOCKING_THREADS = min(4, 2 * (os.cpu_count() or 1) + 1)  # Python threads per worker
-BACKPRESSURE = 1024  # connections per worker; idle ones must not lock new clients out
+# granian holds one of a worker's BACKPRESSURE permits per open connection, idle ones
+# included, until the connection closes: far above any burst of idle or slow clients
+# (~10 KB each), below the unit's LimitNOFILE. HEADER_TIMEOUT_MS bounds how long a
+# connection may take to send a request head, and how long it may sit idle before one.
+BACKPRESSURE = 8192
+HEADER_TIMEOUT_MS = 5000
 LOCK_NAME = "service.lock"
 
 
@@ -189,12 +194,14 @@ def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
             interface="wsgi",
             workers=config.workers,
             http="1",
-            http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
+            http1_settings=HTTP1Settings(
+                max_buffer_size=MAX_HEAD_BYTES, header_read_timeout=HEADER_TIMEOUT_MS
+            ),
             blocking_threads=BLOCKING_THREADS,
             backpressure=BACKPRESSURE,
             backlog=2048,
             respawn_failed_workers=True,
-            workers_kill_timeout=config.drain_timeout or None,
+            workers_kill_timeout=config.drain_timeout or 0.001,  # (granian: 0 = no limit)
             log_access=config.access_log,
             log_dictconfig=log_config,
         )

@@ -220,6 +220,10 @@ class Store:
             }
         return [by_id[file] for file in ids]
 
+    def feed_rows(self) -> list[tuple[str, str, bytes]]:
+        """Every feed's key, settings (JSON) and packed members, as written."""
+        return self.reader().execute("SELECT key, meta, members FROM feeds").fetchall()
+
     def members(self) -> dict[str, list[int]]:
         """Every feed's member file ids, in feed order."""
         rows = self.reader().execute("SELECT key, members FROM feeds")

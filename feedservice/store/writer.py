@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from array import array
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,13 +56,10 @@ class Writer:
     def delete_files(self, paths: Iterable[str]) -> None:
         self.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in paths])
 
-    def put_feed(self, key: str, meta: dict[str, Any], members: list[int]) -> None:
-        """A feed's settings and its members' file ids, in feed order."""
-        packed = array("q", members).tobytes()
-        self.execute(
-            "INSERT OR REPLACE INTO feeds VALUES (?, ?, ?)",
-            (key, json.dumps(meta, ensure_ascii=False), packed),
-        )
+    def put_feed(self, key: str, meta: str, members: bytes) -> None:
+        """A feed's settings (JSON) and its members' file ids, in feed order, packed as
+        native int64s (`array("q")`)."""
+        self.execute("INSERT OR REPLACE INTO feeds VALUES (?, ?, ?)", (key, meta, members))
 
     def delete_feed(self, key: str) -> None:
         self.execute("DELETE FROM feeds WHERE key = ?", (key,))
