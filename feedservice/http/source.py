@@ -1,10 +1,11 @@
 """Where a worker's answers come from: the store's newest generation, memoised per generation.
 
 A worker holds no catalog. For each request it checks, cheaply, whether the loader has
-committed a new generation since (SQLite's `data_version`); if not, a document it already
-has is served from memory. Otherwise the document comes from the store, in one read
-snapshot with the generation it belongs to, or, for later pages, is rendered from that
-snapshot. The memo is bounded in bytes and starts empty with every generation.
+committed a new generation since (`Store.data_version`, a memory read); if not, a
+document it already has is served from memory. Otherwise the document comes from the
+store, in one read snapshot with the generation it belongs to, or, for later pages, is
+rendered from that snapshot. The memo is bounded in bytes and starts empty with every
+generation.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Source:
         self.store = store
         self.memo_bytes = memo_bytes
         self._memo = _Memo(0)
-        self._local = threading.local()  # per thread: its connection's data_version, generation
+        self._local = threading.local()  # per thread: the data_version it saw, its generation
 
     def generation(self) -> Generation | None:
         """The newest committed generation (None before the first load has committed)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import sqlite3
 import threading
@@ -87,6 +88,46 @@ def connect(path: Path | str, *, writer: bool = False) -> sqlite3.Connection:
     return connection
 
 
+class CommitCounter:
+    """An 8-byte counter in a file beside the database, mapped into memory, that the loader
+    bumps after each commit. SQLite's `data_version` asks the same question with a query
+    (about 6 µs, two thirds of the time a worker spends on a cached answer); this is a
+    memory read. It is only a hint: what a reader then reads comes from SQLite."""
+
+    def __init__(self, path: str | None, writable: bool) -> None:
+        self.path, self.writable = path, writable
+        self.map: mmap.mmap | None = None
+        if writable:
+            self._open()
+
+    def _open(self) -> None:
+        if self.path is None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT if self.writable else os.O_RDONLY, 0o644)
+        except OSError:
+            return  # (not there yet: the loader has not opened the store)
+        try:
+            if self.writable and os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            if os.fstat(fd).st_size >= 8:
+                access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
+                self.map = mmap.mmap(fd, 8, access=access)
+        finally:
+            os.close(fd)
+
+    def value(self) -> int | None:
+        if self.map is None:
+            self._open()
+            if self.map is None:
+                return None
+        return int.from_bytes(self.map[:8], "little")
+
+    def bump(self) -> None:
+        if self.map is not None:
+            self.map[:8] = ((self.value() or 0) + 1).to_bytes(8, "little")
+
+
 class Store:
     """The database in a state directory (or in memory, for `check` and tests)."""
 
@@ -95,6 +136,7 @@ class Store:
         self.path = path
         self._local = threading.local()
         self._writing: int | None = None  # the thread inside `transaction`
+        self._commits = CommitCounter(None if path == ":memory:" else f"{path}.commits", writable)
         if not writable:
             return
         try:
@@ -160,7 +202,12 @@ class Store:
             connection.execute("COMMIT")
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap 'anything new?' check."""
+        """Changes whenever the loader commits: the 'anything new?' check of every request.
+        It reads the commit counter beside the database (a memory read); without one (an
+        in-memory store, or before the loader made it), SQLite's `data_version` (a query)."""
+        counter = self._commits.value()
+        if counter is not None:
+            return counter
         return self.reader().execute("PRAGMA data_version").fetchone()[0]
 
     def meta(self, key: str) -> str | None:
@@ -260,6 +307,7 @@ class Store:
             raise
         else:
             self.writer.execute("COMMIT")
+            self._commits.bump()
         finally:
             self._writing = None
 
