@@ -201,7 +201,7 @@ def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
             backpressure=BACKPRESSURE,
             backlog=2048,
             respawn_failed_workers=True,
-            workers_kill_timeout=config.drain_timeout or None,  # (granian: 0 = no limit)
+            workers_kill_timeout=config.drain_timeout or 0.001,  # (granian: 0 = no limit)
             log_access=config.access_log,
             log_dictconfig=log_config,
         )
