@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ class Entry(NamedTuple):
     def order(self) -> tuple[int, str]:
         """Newest first; ties by identity, so order never depends on I/O."""
         return (self.sort, self.identity)
+
+
+_NEWEST_FIRST = operator.attrgetter("sort", "identity")  # Entry.order, in C
+_TOPICS = operator.attrgetter("topics")
 
 
 @dataclass(frozen=True)
@@ -112,26 +117,28 @@ class Catalog:
 
 def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
     """Published, de-duplicated articles, newest first, with every feed they imply."""
-    drafts: set[str] = set()
-    groups: dict[str, list[Entry]] = defaultdict(list)
+    entries = list(entries)
+    drafts = {entry.source for entry in entries if entry.draft}
+    winner_of: dict[str, Entry] = {}
+    losers: list[Entry] = []
     for entry in entries:
         if entry.draft:
-            drafts.add(entry.source)
-        else:
-            groups[entry.identity].append(entry)
+            continue
+        other = winner_of.setdefault(entry.identity, entry)
+        if other is not entry:  # newest publish date wins, then the first path: deterministic
+            if (entry.sort, entry.source) < (other.sort, other.source):
+                winner_of[entry.identity], entry = entry, other
+            losers.append(entry)
     duplicates: dict[str, str] = {}
     warnings: list[Problem] = []
-    winners: list[Entry] = []
-    for identity, group in groups.items():
-        if len(group) > 1:  # newest publish date wins, then the first path: deterministic
-            group.sort(key=lambda entry: (entry.sort, entry.source))
-            winner = display_path(group[0].source)
-            message = f"duplicate of {winner} (same link {identity}); that file is served"
-            for loser in group[1:]:
-                duplicates[loser.source] = group[0].source
-                warnings.append(Problem(display_path(loser.source), "webUrl", message, fatal=False))
-        winners.append(group[0])
-    winners.sort(key=lambda entry: entry.order)
+    for loser in losers:
+        winner = winner_of[loser.identity].source
+        duplicates[loser.source] = winner
+        message = (
+            f"duplicate of {display_path(winner)} (same link {loser.identity}); that file is served"
+        )
+        warnings.append(Problem(display_path(loser.source), "webUrl", message, fatal=False))
+    winners = sorted(winner_of.values(), key=_NEWEST_FIRST)
     articles = tuple(winners)
     topic_feeds, positions = _topic_feeds(articles, config)
     index = _Index(articles, positions)
@@ -210,14 +217,21 @@ def _topic_feeds(
     articles: tuple[Entry, ...], config: Any
 ) -> tuple[list[Feed], dict[str, list[int]]]:
     """A feed per topic slug, and each slug's article positions."""
+    with_topics: dict[tuple[str, ...], list[int]] = defaultdict(list)  # topic lists repeat
+    for position, topics in enumerate(map(_TOPICS, articles)):
+        with_topics[topics].append(position)
     positions: dict[str, list[int]] = defaultdict(list)
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    for position, entry in enumerate(articles):
-        for topic in entry.topics:
+    for topics, members in with_topics.items():
+        slugs = {}
+        for topic in topics:
             slug = slugify(topic)
-            spellings[slug][topic] += 1
-            if not positions[slug] or positions[slug][-1] != position:
-                positions[slug].append(position)
+            spellings[slug][topic] += len(members)
+            slugs[slug] = True
+        for slug in slugs:  # (two spellings of one topic: the article is there once)
+            positions[slug] += members
+    for members in positions.values():
+        members.sort()  # (sorted runs, one per topic list: a merge)
     feeds = []
     for slug in sorted(positions):
         # Names that share a slug share a feed; the most used spelling names it.

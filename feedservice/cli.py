@@ -155,12 +155,14 @@ def _serve_dev(config: Any, path: Path, required: bool, options: dict[str, Any])
     from feedservice.http.app import create_app
     from feedservice.runtime import metrics, scheduler
     from feedservice.runtime.loader import Loader
+    from feedservice.runtime.server import announce
     from feedservice.store.db import Store
 
     store = Store.in_dir(config.state_dir)
     if is_running_from_reloader():  # the serving child; the watcher parent loads nothing
         loader = Loader(store, config.seeds_dir, path, config_required=required, options=options)
         loader.reload()
+        announce(loader)
         scheduler.start(loader)
     app = metrics.instrument(create_app(store), store)
     app.run(host=config.host, port=config.port, debug=True, use_reloader=True)

@@ -175,7 +175,9 @@ def test_reload_metrics_follow_changes_and_every_reader_agrees(
     write_seed(seeds, "a.md", **article_fields(1))
     write_seed(seeds, "b.md", **article_fields(2))
     state = tmp_path / "state"
-    loader = Loader(Store.in_dir(state), seeds, config_file, environ={})
+    loader = Loader(
+        Store.in_dir(state), seeds, config_file, environ={"FEEDSERVICE_CONFIG_SETTLE": "0"}
+    )
     observe_reloads(loader)
     loader.reload()  # the initial load: not counted as changes
     # Two workers' apps on the same store: gauges come from the store, so they agree.

@@ -156,7 +156,7 @@ def test_dev_server_with_reloader_runs_exactly_one_scheduler(seeds: Path, tmp_pa
             start_new_session=True,  # the watcher and its serving child: one group to stop
         )
     try:
-        wait_for(lambda: "reloading" in log.read_text(), "the scheduler to start", timeout=30)
+        wait_for(lambda: "serving " in log.read_text(), "the loader to start", timeout=30)
 
         def serves() -> bool:
             try:
@@ -180,5 +180,5 @@ def test_dev_server_with_reloader_runs_exactly_one_scheduler(seeds: Path, tmp_pa
         with contextlib.suppress(ProcessLookupError):  # the reloader's child, if it outlived it
             os.killpg(process.pid, signal.SIGKILL)
     text = log.read_text()
-    assert text.count("INFO feedservice: reloading") == 1, text
+    assert text.count("INFO feedservice: serving ") == 1, text  # one loader, one scheduler
     assert text.count("reload: +1 ") == 2, text  # the first load and b.md, once each

@@ -146,7 +146,12 @@ def test_html_pages_need_nothing_the_csp_forbids(flask_client: Any) -> None:
         assert not document.xpath("//script"), path
         assert not document.xpath("//style"), path
         assert not document.xpath("//*[@style]"), path
-        assert not document.xpath("//iframe|//object|//embed|//form|//base"), path
+        assert not document.xpath("//iframe|//object|//embed|//base"), path
+        for form in document.xpath("//form"):  # a finder: a GET to this site, no script
+            assert (form.get("method") or "get").lower() == "get", path
+            action = form.get("action") or ""
+            assert action.startswith("/") and not action.startswith("//"), (path, action)
+            assert "'self'" in directives["form-action"]
         for element in document.iter():
             if not isinstance(element.tag, str):
                 continue

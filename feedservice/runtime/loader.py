@@ -28,10 +28,11 @@ from feedservice.catalog import TOPICS, Catalog, build_catalog
 from feedservice.ingest.files import scan
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.metrics import error_kind
-from feedservice.runtime.parsing import POOL_THRESHOLD, ParseResult, parse_files
+from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, ParseResult, parse_files
 from feedservice.runtime.processes import Pool
 from feedservice.runtime.publish import render_documents, stored_feeds, write_feeds
 from feedservice.runtime.seedfiles import (
+    Seen,
     all_problems,
     entry_of_row,
     newest_change,
@@ -91,6 +92,7 @@ class Loader:
         self.config_stamp = _file_stamp(config_path)  # the config file as last read
         self.config: Any = self._read_config()  # raises ConfigError: fatal at start
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
+        self.stamps = {path: row.stamp for path, row in self.files.items()}  # (as scan gives)
         self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
         self.entries = {p: entry_of_row(row) for p, row in self.files.items() if row.identity}
         self.fingerprints = store.fingerprints()
@@ -119,9 +121,11 @@ class Loader:
                 tx.execute("DELETE FROM files")
                 tx.execute("DELETE FROM feeds")
                 self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
+                self.stamps = {}
             elif stored["parse"] != versions["parse"]:
                 tx.execute("UPDATE files SET stamp = x''")  # every file is read again
                 self.files = {row.path: row for row in self.store.files()}
+                self.stamps = dict.fromkeys(self.files, b"")
             tx.execute("DELETE FROM documents")
             for key, value in versions.items():
                 tx.set_meta(key, value)
@@ -155,8 +159,11 @@ class Loader:
             status["seeds_error"] = f"{problem.source}: {problem.message}"
         if stamps is None:
             stamps = {path: row.stamp for path, row in self.files.items()}  # keep the last
-        changed = sorted(path for path, stamp in stamps.items() if self._stamp(path) != stamp)
-        removed = [path for path in self.files if path not in stamps]
+        changed, removed = [], []
+        if stamps != self.stamps:
+            before = self.stamps.get
+            changed = sorted(path for path, stamp in stamps.items() if before(path) != stamp)
+            removed = [path for path in self.stamps if path not in stamps]
         same = (
             not changed
             and not removed
@@ -191,10 +198,6 @@ class Loader:
             self.wake(due)
         return False
 
-    def _stamp(self, path: str) -> bytes | None:
-        row = self.files.get(path)
-        return row.stamp if row is not None else None
-
     def _commit(
         self,
         config: Any,
@@ -208,7 +211,7 @@ class Loader:
         files, entries = dict(self.files), dict(self.entries)
         added = sum(1 for path in changed if path not in files)
         changes = {"added": added, "changed": len(changed) - added, "removed": len(removed)}
-        seen = seen_before(files.values())  # a renamed file's content keeps its updated time
+        seen: Seen | None = None  # what the store held: a renamed file keeps its updated time
         workers = self.workers if len(changed) >= POOL_THRESHOLD else 1
         with self.store.transaction() as tx, Pool(workers) as pool:
             tx.delete_files(removed)
@@ -216,6 +219,10 @@ class Loader:
                 del files[path]
                 entries.pop(path, None)
             for results in parse_files(self.seeds, changed, pool):
+                if seen is None:  # (one chunk: only its identities are looked up)
+                    identities = {r.entry.identity for r in results if r.entry is not None}
+                    wanted = identities if len(changed) <= CHUNK else None
+                    seen = seen_before(self.files.values(), wanted)
                 rows = []
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
@@ -231,7 +238,11 @@ class Loader:
                 catalog = build_catalog(entries.values(), config)
             else:  # (only the status changed, or documents were left to render)
                 catalog = self.catalog
-            ids = self.store.file_ids() if added else self.ids  # new files got theirs just now
+            ids = self.ids
+            if added:  # new files got theirs just now
+                new = [path for path in changed if path not in self.files]
+                ids = self.store.file_ids(new if added <= CHUNK else None)
+                ids = {**self.ids, **ids} if added <= CHUNK else ids
             edited = {path for path in changed if entries.get(path) != self.entries.get(path)}
             changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, ids, edited)
             problems = all_problems(files.values(), scan_problems, catalog)
@@ -251,6 +262,11 @@ class Loader:
         self.store.checkpoint()  # (readers already see the generation)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
         self.ids, self.feed_states = ids, feed_states
+        if changed or removed:
+            self.stamps = stamps = dict(self.stamps)
+            stamps.update((path, files[path].stamp) for path in changed)
+            for path in removed:
+                del stamps[path]
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
         self.started, self.pending = False, pending
         reloaded = Reloaded(

@@ -12,9 +12,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import operator
 import time
 from array import array
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from feedservice.catalog import Catalog
 from feedservice.http import urls
@@ -25,6 +27,7 @@ from feedservice.store.db import Store
 from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
 
+_SOURCE = operator.attrgetter("source")
 RENDER_SECONDS = 1.0  # a reload's rendering; more waits for the next reloads (see below)
 LISTINGS = (
     urls.Route("index"),
@@ -38,7 +41,12 @@ LISTINGS = (
 )
 
 
-FeedState = tuple[str, bytes]  # a stored feed's settings (JSON) and its members' digest
+class FeedState(NamedTuple):
+    """What the store holds of a feed, as the loader compares it."""
+
+    meta: str  # its settings and count (JSON)
+    members: bytes  # a digest of its members
+    position: int  # where the lists show it (not a change of the feed itself)
 
 
 def write_feeds(
@@ -51,23 +59,35 @@ def write_feeds(
     """Write the settings and members of every feed that changed since `old` (what the
     store holds). Returns the keys of the feeds whose settings, members or items changed
     (`edited`: the files whose article changed), and the new states."""
-    file_at = [ids[entry.source] for entry in catalog.articles]  # by catalog position
+    file_at = list(map(ids.__getitem__, map(_SOURCE, catalog.articles)))  # by position
     touched = [p for p, entry in enumerate(catalog.articles) if entry.source in edited]
     changed, states = [], {}
     for position, (key, feed) in enumerate(catalog.feeds.items()):
-        meta = json.dumps({**feed.meta(), "position": position}, ensure_ascii=False)
+        meta = feed.meta()
         members = array("q", map(file_at.__getitem__, feed.positions)).tobytes()
-        states[key] = (meta, hashlib.blake2b(members, digest_size=16).digest())
-        if old.get(key) != states[key]:
-            changed.append(key)
-            tx.put_feed(key, meta, members)
-        elif touched and _holds_any(feed.positions, touched):
+        state = states[key] = FeedState(_json(meta), _digest(members), position)
+        before = old.get(key)
+        if before != state:
+            tx.put_feed(key, _json({**meta, "position": position}), members)
+        if (
+            before is None
+            or before[:2] != state[:2]
+            or (touched and _holds_any(feed.positions, touched))
+        ):
             changed.append(key)
     for key in old:
         if key not in catalog.feeds:
             tx.delete_feed(key)
             changed.append(key)
     return changed, states
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _digest(members: bytes) -> bytes:
+    return hashlib.blake2b(members, digest_size=16).digest()
 
 
 def _holds_any(positions: Sequence[int], wanted: list[int]) -> bool:
@@ -82,10 +102,12 @@ def _holds_any(positions: Sequence[int], wanted: list[int]) -> bool:
 
 def stored_feeds(store: Store) -> dict[str, FeedState]:
     """The feeds' states as the store holds them: what a fresh loader starts from."""
-    return {
-        key: (meta, hashlib.blake2b(members, digest_size=16).digest())
-        for key, meta, members in store.feed_rows()
-    }
+    states = {}
+    for key, text, members in store.feed_rows():
+        meta = json.loads(text)
+        position = meta.pop("position")
+        states[key] = FeedState(_json(meta), _digest(members), position)
+    return states
 
 
 def render_documents(

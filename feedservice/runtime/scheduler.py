@@ -34,13 +34,10 @@ def start(loader: Loader) -> BackgroundScheduler:
 
     def follow_interval(reloaded: Reloaded) -> None:
         # A config reload may change the interval: reschedule without a restart.
-        if (
-            reloaded.site["reload_interval"]
-            != scheduler.get_job(JOB_ID).trigger.interval.total_seconds()
-        ):
-            scheduler.reschedule_job(
-                JOB_ID, trigger="interval", seconds=reloaded.site["reload_interval"]
-            )
+        job = scheduler.get_job(JOB_ID)  # (None once the scheduler has shut down)
+        seconds = reloaded.site["reload_interval"]
+        if job is not None and seconds != job.trigger.interval.total_seconds():
+            scheduler.reschedule_job(JOB_ID, trigger="interval", seconds=seconds)
 
     def wake(at: float) -> None:
         # One extra reload at a given time (a config file settling; an article falling due).

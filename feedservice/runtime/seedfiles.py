@@ -10,6 +10,7 @@ published (a comment, `secured`).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 from feedservice.catalog import Catalog, Entry
@@ -32,12 +33,16 @@ def entry_of_row(row: FileRow) -> Entry:
     )
 
 
-def seen_before(rows: Iterable[FileRow]) -> Seen:
-    """The published content these rows hold, with when it was first seen."""
+def seen_before(rows: Iterable[FileRow], identities: set[str] | None = None) -> Seen:
+    """The published content these rows hold (of `identities` only, if given), with when
+    it was first seen."""
     return {
         (row.identity, row.revision): row.updated
         for row in rows
-        if row.identity and row.revision and row.updated is not None
+        if row.identity
+        and row.revision
+        and row.updated is not None
+        and (identities is None or row.identity in identities)
     }
 
 
@@ -91,8 +96,11 @@ def all_problems(rows: Iterable[FileRow], scan: list[Problem], catalog: Catalog)
 def newest_change(catalog: Catalog, files: dict[str, FileRow], now: float) -> int:
     """The newest publish or update time of any published article, never later than now
     (µs): the Last-Modified of the index and the lists."""
-    newest = 0
-    for entry in catalog.articles:
-        row = files.get(entry.source)
-        newest = max(newest, -entry.sort, (row.updated or 0) if row else 0)
-    return min(newest, int(now * 1_000_000))
+    rows = map(files.__getitem__, map(_SOURCE, catalog.articles))
+    updated = max(filter(None, map(_UPDATED, rows)), default=0)
+    published = -catalog.articles[0].sort if catalog.articles else 0
+    return min(max(updated, published), int(now * 1_000_000))
+
+
+_SOURCE = operator.attrgetter("source")
+_UPDATED = operator.attrgetter("updated")

@@ -129,16 +129,21 @@ def run_loader(args: LoaderArgs) -> None:
     loader.reload()
     if fresh:
         loader.listeners.append(publisher)
-    if loader.catalog is not None:
-        catalog = loader.catalog
-        articles, feeds = len(catalog.articles), len(catalog.feeds)
-        log.info("serving %d articles in %d feeds at %s/", articles, feeds, loader.config.base_url)
+    announce(loader)
     reloading = scheduler.start(loader)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     stopped.wait()
     reloading.shutdown(wait=False)
+
+
+def announce(loader: Any) -> None:
+    """The one line a start prints: what is served, and where."""
+    if loader.catalog is not None:
+        catalog = loader.catalog
+        articles, feeds = len(catalog.articles), len(catalog.feeds)
+        log.info("serving %d articles in %d feeds at %s/", articles, feeds, loader.config.base_url)
 
 
 class LoaderProcess:
