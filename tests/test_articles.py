@@ -12,13 +12,7 @@ from conftest import REALWORLD, SAMPLE_SEEDS, article_fields, seed_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedservice.ingest.article import (
-    Article,
-    from_record_text,
-    parse_seed,
-    record_text,
-    revision,
-)
+from feedservice.ingest.article import Article, parse_seed
 from feedservice.ingest.clean import (
     canonical_identity,
     canonical_identity_by_parts,
@@ -28,6 +22,7 @@ from feedservice.ingest.clean import (
 )
 from feedservice.ingest.files import read_seed, scan
 from feedservice.ingest.problem import Problem
+from feedservice.ingest.record import from_record_text, record_text, revision
 
 
 def parse(**fields: object):
