@@ -27,6 +27,8 @@ from conftest import (
 from consumers import read_feed
 from lxml import etree
 
+from feedservice.runtime import publish
+
 pytestmark = pytest.mark.timeout(240)
 
 
@@ -276,6 +278,34 @@ def test_five_hundred_configured_feeds_are_served_and_removing_them_drops_them(
     assert site.reload() is not None
     assert site.get("/feeds/f1.atom").status_code == 404
     assert json.loads(site.get("/healthz").data)["feeds"] == 2 + 10 + 1  # all, f0, topics
+
+
+def test_feeds_past_the_render_budget_are_left_to_the_workers_until_they_change(
+    seeds: Path, tmp_path: Path, site_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload renders for at most RENDER_SECONDS; what it leaves is served by the workers
+    on request, adds no reloads of its own, and is not re-rendered by a later change that
+    does not touch it (a one-file change still re-renders only the feeds that hold it)."""
+    monkeypatch.setattr(publish, "RENDER_SECONDS", 0.0)  # nothing fits: every page is left
+    for n in range(12):
+        write_seed(seeds, f"{n:02d}.md", **article_fields(n, topics=[f"T{n % 4}"]))
+    feeds = [{"name": f"f{i}", "title": f"F{i}", "topics": [f"T{i % 4}"]} for i in range(40)]
+    site = site_factory(seeds, write_config(tmp_path / "feeds.yaml", feeds=feeds))
+    assert site.store.document("/feeds/f7.atom") is None  # left to the workers
+    _, items = read_feed(site.get("/feeds/f7.atom").data, "atom")
+    assert len(items) == 3
+    assert site.reload() is None  # nothing changed: no reload renders what was left
+    monkeypatch.setattr(publish, "RENDER_SECONDS", 60.0)
+    write_seed(seeds, "00.md", **article_fields(0, topics=["T0"], title="Edited"))
+    reloaded = site.reload()
+    assert reloaded is not None
+    holding = {"feeds/all", "topics/t0", *(f"feeds/f{i}" for i in range(0, 40, 4))}
+    assert set(reloaded.changed_feeds) == holding
+    assert reloaded.rendered_feeds == len(holding)  # the edited feeds only, not the rest
+    assert site.store.document("/feeds/f4.atom") is not None
+    assert site.store.document("/feeds/f7.atom") is None
+    _, items = read_feed(site.get("/feeds/f4.atom").data, "atom")
+    assert "Edited" in [item.title for item in items]
 
 
 # --- HTTP details ---------------------------------------------------------------------------

@@ -29,7 +29,8 @@ MAX_TARGET_BYTES = 8192
 SHOWN_ERRORS = 10
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 304)}
-MEMO_ANSWERS = 4096  # answers kept per generation and worker (their bodies are shared)
+MEMO_ANSWERS = 4096  # answers kept per generation and worker, and at most
+MEMO_ANSWER_BYTES = 8 << 20  # this many bytes of their bodies (mostly the memo's own)
 
 
 def answer(
@@ -157,6 +158,7 @@ class FastPath:
         self.source = source
         self.fallback = fallback
         self._answers: tuple[int, dict[tuple[Any, ...], Any]] = (0, {})
+        self._answer_bytes = 0
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -170,6 +172,7 @@ class FastPath:
         owner, answers = self._answers
         if owner != generation.id:
             owner, answers = self._answers = (generation.id, {})
+            self._answer_bytes = 0
         found = answers.get(key)
         if found is None and len(path) + len(query) < MAX_TARGET_BYTES:
             try:
@@ -177,8 +180,14 @@ class FastPath:
                 found = route and answer(self.source, route, method, _EnvironHeaders(environ))
             except (HTTPException, urls.BadRequest):
                 found = None
-            if found and len(answers) < MEMO_ANSWERS and sum(len(v or "") for v in key[3:]) < 512:
+            if (
+                found
+                and len(answers) < MEMO_ANSWERS
+                and self._answer_bytes + len(found[2]) <= MEMO_ANSWER_BYTES
+                and sum(len(v or "") for v in key[3:]) < 512
+            ):
                 answers[key] = found
+                self._answer_bytes += len(found[2])
         if not found:
             return self.fallback(environ, start_response)
         status, headers, body = found

@@ -101,7 +101,6 @@ class Loader:
         self.scan_problems: list[Problem] = []
         self.status: dict[str, str | None] = {"config_error": None, "seeds_error": None}
         self.started = True  # the first reload always commits (see reload)
-        self.pending = False  # documents are left for the next reload to render
         self._check_versions()
 
     def _read_config(self) -> Any:
@@ -171,7 +170,6 @@ class Loader:
             and status == self.status
             and scan_problems == self.scan_problems
             and not self.started  # the first reload commits: the config or code may be new
-            and not self.pending  # documents left to render
         )
         if same:
             self.config_stamp = config_stamp
@@ -231,12 +229,12 @@ class Loader:
                     if row.identity is None:
                         entries.pop(row.path, None)
                     elif result.entry is not None:
-                        entries[row.path] = result.entry
+                        entries[row.path] = entry_of_row(row)  # (its strings are the row's)
                     _log_problems(result)
                 tx.put_files(rows)
             if changed or removed or config != self.config or self.catalog is None:
                 catalog = build_catalog(entries.values(), config)
-            else:  # (only the status changed, or documents were left to render)
+            else:  # (only the status changed)
                 catalog = self.catalog
             ids = self.ids
             if added:  # new files got theirs just now
@@ -249,9 +247,9 @@ class Loader:
             summary = self._summary(catalog, problems, status, len(files), now)
             generation = Generation(0, now, _site(config), summary)
             summary["newest_change"] = newest_change(catalog, files, now)
-            fingerprints, rendered, pending = self.fingerprints, 0, False
+            fingerprints, rendered = self.fingerprints, 0
             if self.render:
-                fingerprints, rendered, pending = render_documents(
+                fingerprints, rendered = render_documents(
                     self.store, tx, catalog, generation, self.fingerprints, pool
                 )
             committed = time.time()
@@ -264,11 +262,11 @@ class Loader:
         self.ids, self.feed_states = ids, feed_states
         if changed or removed:
             self.stamps = stamps = dict(self.stamps)
-            stamps.update((path, files[path].stamp) for path in changed)
+            stamps.update((files[path].path, files[path].stamp) for path in changed)
             for path in removed:
                 del stamps[path]
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
-        self.started, self.pending = False, pending
+        self.started = False
         reloaded = Reloaded(
             number,
             *changes.values(),

@@ -28,7 +28,8 @@ from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
 
 _SOURCE = operator.attrgetter("source")
-RENDER_SECONDS = 1.0  # a reload's rendering; more waits for the next reloads (see below)
+RENDER_SECONDS = 1.0  # a reload's rendering; the workers render the rest on request
+DEFERRED = "~"  # marks a fingerprint whose document was left to the workers
 LISTINGS = (
     urls.Route("index"),
     urls.Route("list", "feeds"),
@@ -117,20 +118,25 @@ def render_documents(
     generation: Generation,
     fingerprints: dict[str, str],
     pool: Pool,
-) -> tuple[dict[str, str], int, bool]:
+) -> tuple[dict[str, str], int]:
     """Render the documents whose inputs changed since `fingerprints` (what the store
     holds) and drop those of feeds that are gone; pages render in `pool`'s processes when
     it has any. Rendering stops after RENDER_SECONDS: a stale document not rendered by
-    then is dropped too (a worker renders it on request) and the next reload goes on.
-    Returns the new fingerprints, how many feeds were rendered, and whether any is left."""
+    then is dropped and left to the workers, which render it on request (a config that
+    adds thousands of feeds costs one bounded reload, not minutes of rendering), and is
+    marked DEFERRED so that later reloads render it only once its feed changes.
+    Returns the new fingerprints and how many feeds were rendered."""
     wanted: dict[str, str] = {}
     stale_feeds = []
     for feed in catalog.feeds.values():
         fingerprint = feed.fingerprint(1, generation.site, catalog.newest)
         routes = [urls.Route("feed", feed.kind, feed.name, fmt) for fmt in urls.FORMATS]
         routes.append(urls.Route("page", feed.kind, feed.name))
-        stale = [route for route in routes if fingerprints.get(route.key) != fingerprint]
-        wanted.update((route.key, fingerprint) for route in routes if route not in stale)
+        known = (fingerprint, DEFERRED + fingerprint)
+        stale = [route for route in routes if fingerprints.get(route.key) not in known]
+        wanted.update(
+            (route.key, fingerprints[route.key]) for route in routes if route not in stale
+        )
         if stale:
             stale_feeds.append((feed, fingerprint, stale))
     deadline = time.monotonic() + RENDER_SECONDS
@@ -145,6 +151,8 @@ def render_documents(
             tx.put_document(key, document)
             wanted[key] = fingerprint
         rendered += batch
+    for _, fingerprint, stale in stale_feeds[rendered:]:
+        wanted.update((route.key, DEFERRED + fingerprint) for route in stale)
     inputs = [generation.site, store.feeds(), generation.summary["articles"]]
     inputs.append(generation.summary["newest_change"])
     text = json.dumps(inputs, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
@@ -154,6 +162,9 @@ def render_documents(
         if fingerprints.get(route.key) != fingerprint:
             document = timed(render_listing, store, generation, route, fingerprint)
             tx.put_document(route.key, document)
-    tx.delete_documents([key for key in fingerprints if key not in wanted])
-    done = min(rendered, len(stale_feeds))
-    return wanted, done, done < len(stale_feeds)
+    tx.delete_documents(
+        key  # the feed is gone, or its document is stale and now left to the workers
+        for key, known in fingerprints.items()
+        if key not in wanted or wanted[key].startswith(DEFERRED) > known.startswith(DEFERRED)
+    )
+    return wanted, min(rendered, len(stale_feeds))

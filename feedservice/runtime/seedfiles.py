@@ -11,6 +11,7 @@ published (a comment, `secured`).
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Iterable
 
 from feedservice.catalog import Catalog, Entry
@@ -48,13 +49,14 @@ def seen_before(rows: Iterable[FileRow], identities: set[str] | None = None) -> 
 
 def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -> FileRow:
     """The file's new row: its new article, or its last good one if it turned bad."""
-    problems = [problem.as_dict() for problem in result.problems]
+    problems = tuple(problem.as_dict() for problem in result.problems)
+    path = sys.intern(result.path)  # (one string per path, however many maps hold it)
     stamp = result.stamp or b""
     entry = result.entry
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
             return old._replace(stamp=stamp, problems=problems, carried=True)
-        return FileRow(result.path, stamp, problems, False, None, None, (), None, False, None, None)
+        return FileRow(path, stamp, problems, False, None, None, (), None, False, None, None)
     if old is not None and old.revision == entry.revision and old.updated is not None:
         updated = old.updated  # the same published content: not an update
     elif (entry.identity, entry.revision) in seen:
@@ -64,13 +66,13 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     else:
         updated = -entry.sort  # new to the store: as it was published
     return FileRow(
-        result.path,
+        path,
         stamp,
         problems,
         False,
         entry.identity,
         entry.sort,
-        entry.topics,
+        tuple(map(sys.intern, entry.topics)),  # (topic names repeat across files)
         entry.quality,
         entry.draft,
         entry.revision,

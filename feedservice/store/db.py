@@ -23,6 +23,7 @@ import logging
 import mmap
 import os
 import sqlite3
+import sys
 import threading
 import time
 from array import array
@@ -37,6 +38,7 @@ from feedservice.store.writer import Writer
 log = logging.getLogger("feedservice")
 SCHEMA_VERSION = "3"
 DATABASE_NAME = "feedservice.sqlite3"
+READER_CACHE_KB = 1024
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -81,6 +83,8 @@ def connect(path: Path | str, *, writer: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL journal."""
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     connection.execute("PRAGMA busy_timeout = 30000")
+    if not writer:  # a worker's threads each hold one: the OS page cache does the rest
+        connection.execute(f"PRAGMA cache_size = -{READER_CACHE_KB}")
     if path != ":memory:" and writer:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
@@ -299,7 +303,7 @@ class Store:
                 batch = [os.fsencode(path) for path in paths[start : start + 500]]
                 query = f"SELECT path, id FROM files WHERE path IN ({','.join('?' * len(batch))})"
                 rows += self.reader().execute(query, batch).fetchall()
-        return {os.fsdecode(path): file for path, file in rows}
+        return {sys.intern(os.fsdecode(path)): file for path, file in rows}
 
     # --- writing: the loader only ------------------------------------------------------
 
@@ -343,11 +347,11 @@ def _file_row(
     topics: str | None,
     *rest: Any,
 ) -> FileRow:
-    found = json.loads(problems) if problems else []
-    names = tuple(topics.split(TOPIC_SEPARATOR)) if topics else ()
+    found = tuple(json.loads(problems)) if problems else ()
+    names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
     quality, draft, revision, updated = rest
     return FileRow(
-        os.fsdecode(path),
+        sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
         stamp,
         found,
         bool(carried),

@@ -33,7 +33,7 @@ class FileRow(NamedTuple):
 
     path: str  # relative to the seed directory, as os.fsdecode gives it
     stamp: bytes
-    problems: list[dict[str, Any]]
+    problems: tuple[dict[str, Any], ...]
     carried: bool  # the article is the last good version of a file that is now bad
     identity: str | None  # None: the file gives no article
     sort: int | None
