@@ -28,6 +28,7 @@ from consumers import read_feed
 from lxml import etree
 
 from feedservice.runtime import publish
+from feedservice.store.db import Store
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -284,8 +285,9 @@ def test_feeds_past_the_render_budget_are_left_to_the_workers_until_they_change(
     seeds: Path, tmp_path: Path, site_factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reload renders for at most RENDER_SECONDS; what it leaves is served by the workers
-    on request, adds no reloads of its own, and is not re-rendered by a later change that
-    does not touch it (a one-file change still re-renders only the feeds that hold it)."""
+    on request, adds no reloads of its own, is not re-rendered by a later change that does
+    not touch it (a one-file change still re-renders only the feeds that hold it), and is
+    rendered between reloads into exactly the bytes the workers served."""
     monkeypatch.setattr(publish, "RENDER_SECONDS", 0.0)  # nothing fits: every page is left
     for n in range(12):
         write_seed(seeds, f"{n:02d}.md", **article_fields(n, topics=[f"T{n % 4}"]))
@@ -306,6 +308,35 @@ def test_feeds_past_the_render_budget_are_left_to_the_workers_until_they_change(
     assert site.store.document("/feeds/f7.atom") is None
     _, items = read_feed(site.get("/feeds/f4.atom").data, "atom")
     assert "Edited" in [item.title for item in items]
+    served = site.get("/feeds/f7.atom")
+    while site.loader.render_deferred(0.01):  # between reloads, a few at a time
+        pass
+    stored = site.store.document("/feeds/f7.atom")
+    assert stored is not None and stored.body == served.data
+    assert f'"{stored.etag}"' == served.headers["ETag"]
+    assert site.reload() is None  # and that was no reload
+
+
+def test_a_live_service_renders_what_a_reload_left_between_reloads(
+    seeds: Path, tmp_path: Path, live_server_factory
+) -> None:
+    """With 2,000 configured feeds the first reload leaves most pages; the loader renders
+    them afterwards without committing another generation, and serves them meanwhile."""
+    for n in range(20):
+        write_seed(seeds, f"{n:02d}.md", **article_fields(n, topics=[f"T{n % 5}"]))
+    feeds = [{"name": f"f{i}", "title": f"F{i}", "topics": [f"T{i % 5}"]} for i in range(2000)]
+    config = write_config(tmp_path / "feeds.yaml", feeds=feeds, reload_interval=3600)
+    state = tmp_path / "state"
+    server = live_server_factory(seeds, config, extra_args=("--state-dir", str(state)))
+    generation = server.health()["generation"]
+    assert server.get("/feeds/f1999.atom")[0] == 200  # before it is rendered: by a worker
+    store = Store.in_dir(state, writable=False)
+    try:
+        wanted = [f"/feeds/f{i}.{fmt}" for i in range(0, 2000, 97) for fmt in ("rss", "json")]
+        wait_for(lambda: all(store.document(key) for key in wanted), "the left pages", 120)
+    finally:
+        store.close()
+    assert server.health()["generation"] == generation
 
 
 # --- HTTP details ---------------------------------------------------------------------------

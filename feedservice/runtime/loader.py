@@ -30,7 +30,13 @@ from feedservice.ingest.problem import Problem
 from feedservice.runtime.metrics import error_kind
 from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, ParseResult, parse_files
 from feedservice.runtime.processes import Pool
-from feedservice.runtime.publish import render_documents, stored_feeds, write_feeds
+from feedservice.runtime.publish import (
+    DEFERRED,
+    render_deferred,
+    render_documents,
+    stored_feeds,
+    write_feeds,
+)
 from feedservice.runtime.seedfiles import (
     Seen,
     all_problems,
@@ -182,6 +188,15 @@ class Loader:
         if reloaded.duration > BIG_RELOAD_SECONDS:
             _give_back_memory()  # what a big catalog or config used goes back to the system
         return reloaded
+
+    def render_deferred(self, seconds: float = 0.2) -> bool:
+        """Render some of the pages the last reloads left (see publish.render_deferred),
+        between reloads; True while some are left."""
+        with self._reloading:
+            self.fingerprints = {**self.fingerprints, **render_deferred(
+                self.store, self.fingerprints, seconds
+            )}  # fmt: skip
+            return any(known.startswith(DEFERRED) for known in self.fingerprints.values())
 
     def _config_settled(self, stamp: tuple[int, ...] | None) -> bool:
         """Whether the config file has been left alone for `config_settle` seconds: a file

@@ -28,8 +28,8 @@ from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
 
 _SOURCE = operator.attrgetter("source")
-RENDER_SECONDS = 1.0  # a reload's rendering; the workers render the rest on request
-DEFERRED = "~"  # marks a fingerprint whose document was left to the workers
+RENDER_SECONDS = 0.25  # a reload's rendering; the rest is rendered after the commit
+DEFERRED = "~"  # marks a fingerprint whose document is not rendered yet
 LISTINGS = (
     urls.Route("index"),
     urls.Route("list", "feeds"),
@@ -122,9 +122,9 @@ def render_documents(
     """Render the documents whose inputs changed since `fingerprints` (what the store
     holds) and drop those of feeds that are gone; pages render in `pool`'s processes when
     it has any. Rendering stops after RENDER_SECONDS: a stale document not rendered by
-    then is dropped and left to the workers, which render it on request (a config that
-    adds thousands of feeds costs one bounded reload, not minutes of rendering), and is
-    marked DEFERRED so that later reloads render it only once its feed changes.
+    then is dropped and marked DEFERRED; `render_deferred` renders it after the commit,
+    and until then the workers render it on request. So a config that adds thousands of
+    feeds costs one short reload, and a cold load is served before every page is made.
     Returns the new fingerprints and how many feeds were rendered."""
     wanted: dict[str, str] = {}
     stale_feeds = []
@@ -168,3 +168,30 @@ def render_documents(
         if key not in wanted or wanted[key].startswith(DEFERRED) > known.startswith(DEFERRED)
     )
     return wanted, min(rendered, len(stale_feeds))
+
+
+def render_deferred(store: Store, fingerprints: dict[str, str], seconds: float) -> dict[str, str]:
+    """Render documents marked DEFERRED in `fingerprints`, for about `seconds`, in one
+    transaction that adds documents and no generation: they are the bytes a worker
+    would render for the newest generation. Returns the rendered keys' fingerprints."""
+    generation = store.generation()
+    keys = [key for key, known in fingerprints.items() if known.startswith(DEFERRED)]
+    if generation is None or not keys:
+        return {}
+    done: dict[str, str] = {}
+    pages: dict[str, Any] = {}
+    deadline = time.monotonic() + seconds
+    with store.transaction() as tx:
+        for key in keys:
+            route = urls.parse(*key.partition("?")[::2])
+            meta = store.feed(route.feed_key) if route else None
+            if route is None or meta is None:
+                continue
+            if route.feed_key not in pages:
+                if time.monotonic() > deadline:
+                    break
+                pages[route.feed_key] = feed_page(store, generation, meta, 1)
+            fingerprint = fingerprints[key][len(DEFERRED) :]
+            tx.put_document(key, timed(render_page, pages[route.feed_key], route.fmt, fingerprint))
+            done[key] = fingerprint
+    return done

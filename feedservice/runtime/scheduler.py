@@ -8,7 +8,7 @@ directory is read once per interval by one process.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -17,6 +17,8 @@ from feedservice.runtime.loader import Loader, Reloaded
 log = logging.getLogger("feedservice")
 JOB_ID = "reload"
 WAKE_ID = "wake"
+RENDER_ID = "render"
+RENDER_PAUSE = 0.2  # seconds of rendering, then as long a pause
 
 
 def start(loader: Loader) -> BackgroundScheduler:
@@ -44,8 +46,20 @@ def start(loader: Loader) -> BackgroundScheduler:
         when = datetime.fromtimestamp(at, UTC)
         scheduler.add_job(loader.reload, "date", run_date=when, id=WAKE_ID, replace_existing=True)
 
+    def render_soon(_: Reloaded | None = None) -> None:
+        # Pages a reload left: rendered in short steps, each followed by a pause as long,
+        # so reloads and the workers keep their share of the machine.
+        when = datetime.now(UTC) + timedelta(seconds=RENDER_PAUSE)
+        scheduler.add_job(step, "date", run_date=when, id=RENDER_ID, replace_existing=True)
+
+    def step() -> None:
+        if loader.render_deferred(RENDER_PAUSE):
+            render_soon()
+
     loader.listeners.append(follow_interval)
+    loader.listeners.append(render_soon)
     loader.wake = wake
+    render_soon()  # (what the first load left)
     scheduler.start()
     log.debug("reloading %s every %d s", loader.seeds, interval)
     return scheduler
