@@ -30,7 +30,7 @@ SHOWN_ERRORS = 10
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 304)}
 MEMO_ANSWERS = 4096  # answers kept per generation and worker, and at most
-MEMO_ANSWER_BYTES = 8 << 20  # this many bytes of their bodies (mostly the memo's own)
+MEMO_ANSWER_BYTES = 4 << 20  # this many bytes of their bodies (mostly the memo's own)
 
 
 def answer(

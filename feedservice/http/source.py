@@ -18,7 +18,7 @@ from feedservice.render.documents import render_feed_route, render_listing
 from feedservice.store.db import Store
 from feedservice.store.rows import Document, Generation
 
-MEMO_BYTES = 8 << 20  # per worker process: the hot feeds (a 100-item feed is ~75 KB)
+MEMO_BYTES = 4 << 20  # per worker process: the hot feeds (a 100-item feed is ~75 KB)
 
 
 @dataclass

@@ -222,6 +222,8 @@ class Loader:
     ) -> Reloaded:
         now = time.time()
         files, entries = dict(self.files), dict(self.entries)
+        ids = dict(self.ids) if changed or removed else self.ids  # path -> the file's id
+        next_id = max(self.ids.values(), default=0) + 1
         added = sum(1 for path in changed if path not in files)
         changes = {"added": added, "changed": len(changed) - added, "removed": len(removed)}
         seen: Seen | None = None  # what the store held: a renamed file keeps its updated time
@@ -229,7 +231,7 @@ class Loader:
         with self.store.transaction() as tx, Pool(workers) as pool:
             tx.delete_files(removed)
             for path in removed:
-                del files[path]
+                del files[path], ids[path]
                 entries.pop(path, None)
             for results in parse_files(self.seeds, changed, pool):
                 if seen is None:  # (one chunk: only its identities are looked up)
@@ -239,7 +241,9 @@ class Loader:
                 rows = []
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
-                    rows.append((row, None if row.carried else result.record))
+                    if row.path not in ids:  # (ids are given here: no query for them)
+                        ids[row.path], next_id = next_id, next_id + 1
+                    rows.append((row, None if row.carried else result.record, ids[row.path]))
                     files[row.path] = row
                     if row.identity is None:
                         entries.pop(row.path, None)
@@ -251,11 +255,6 @@ class Loader:
                 catalog = build_catalog(entries.values(), config)
             else:  # (only the status changed)
                 catalog = self.catalog
-            ids = self.ids
-            if added:  # new files got theirs just now
-                new = [path for path in changed if path not in self.files]
-                ids = self.store.file_ids(new if added <= CHUNK else None)
-                ids = {**self.ids, **ids} if added <= CHUNK else ids
             edited = {path for path in changed if entries.get(path) != self.entries.get(path)}
             changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, ids, edited)
             problems = all_problems(files.values(), scan_problems, catalog)

@@ -293,16 +293,8 @@ class Store:
         )
         return [_file_row(*row) for row in rows]
 
-    def file_ids(self, paths: list[str] | None = None) -> dict[str, int]:
-        """Each file's id (of `paths`, or of every file)."""
-        if paths is None:
-            rows = self.reader().execute("SELECT path, id FROM files").fetchall()
-        else:
-            rows = []
-            for start in range(0, len(paths), 500):
-                batch = [os.fsencode(path) for path in paths[start : start + 500]]
-                query = f"SELECT path, id FROM files WHERE path IN ({','.join('?' * len(batch))})"
-                rows += self.reader().execute(query, batch).fetchall()
+    def file_ids(self) -> dict[str, int]:
+        rows = self.reader().execute("SELECT path, id FROM files")
         return {sys.intern(os.fsdecode(path)): file for path, file in rows}
 
     # --- writing: the loader only ------------------------------------------------------

@@ -23,12 +23,13 @@ class Writer:
     def set_meta(self, key: str, value: str) -> None:
         self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def put_files(self, rows: list[tuple[FileRow, str | None]]) -> None:
-        """Insert or update files by path, each with its article's record. A record of None
-        keeps the stored one (the last good version of a file that turned bad)."""
+    def put_files(self, rows: list[tuple[FileRow, str | None, int]]) -> None:
+        """Insert or update files by path, each with its article's record and its id (a
+        new file's is given; a known file keeps its own). A record of None keeps the
+        stored one (the last good version of a file that turned bad)."""
         self.executemany(
-            "INSERT INTO files (path, stamp, problems, carried, record, identity, sort, topics,"
-            " quality, draft, revision, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            "INSERT INTO files (id, path, stamp, problems, carried, record, identity, sort,"
+            " topics, quality, draft, revision, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
             " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
@@ -36,6 +37,7 @@ class Writer:
             " updated=excluded.updated",
             [
                 (
+                    file_id,
                     os.fsencode(row.path),
                     row.stamp,
                     json.dumps(row.problems, ensure_ascii=False) if row.problems else None,
@@ -49,7 +51,7 @@ class Writer:
                     row.revision,
                     row.updated,
                 )
-                for row, record in rows
+                for row, record, file_id in rows
             ],
         )
 
