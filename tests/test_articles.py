@@ -347,3 +347,25 @@ def test_the_quick_identity_equals_the_one_by_parts(
     and the RFC 3986 rules give."""
     link = clean_url(f"{scheme}://{host}/" + "/".join(parts))
     assert canonical_identity(link) == canonical_identity_by_parts(link)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://bücher.example/x",
+        "https://b%C3%BCcher.example/x",
+        "https://B%c3%bcCHER.example/x",
+        "HTTPS://BÜCHER.example/x",
+    ],
+)
+def test_a_non_ascii_host_is_published_in_idna_form_whatever_its_spelling(link: str) -> None:
+    """RFC 3986 §3.2.2: a registered name in ASCII. Readers disagree on anything else
+    (Node and browsers convert to IDNA, feedparser and gofeed keep escapes), and every
+    spelling of one host must give the article one identity."""
+    assert clean_url(link) == "https://xn--bcher-kva.example/x"
+    assert canonical_identity(clean_url(link)) == "https://xn--bcher-kva.example/x"
+
+
+def test_a_host_that_is_no_domain_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a domain name"):
+        clean_url("https://%ff%fe.example/")

@@ -15,7 +15,7 @@ import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import ftfy
 
@@ -112,7 +112,26 @@ def clean_url(value: Any) -> str:
         raise ValueError(f"has no host: {url[:80]!r}")
     _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
     url = scheme + url[len(parts.scheme) :]  # `HTTPS://` is valid, but publish `https://`
+    if not parts.hostname.isascii() or "%" in parts.hostname:
+        url = _with_ascii_host(url)
     return _STRAY_PERCENT.sub("%25", quote(url, safe=_URL_SAFE + "%"))  # a lone % is literal
+
+
+def _with_ascii_host(url: str) -> str:
+    """The URL with its host in IDNA form (`bücher.example`, or `b%C3%BCcher.example`, is
+    `xn--bcher-kva.example`): RFC 3986 §3.2.2 wants a registered name in ASCII, readers
+    differ on anything else, and both spellings must give one identity."""
+    parts = urlsplit(url)
+    name = unquote(parts.hostname or "")
+    try:
+        host = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"has a host that is not a domain name: {name[:80]!r}") from None
+    netloc = host + (f":{parts.port}" if parts.port is not None else "")
+    if parts.username is not None:
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def canonical_identity(link: str) -> str:
