@@ -126,11 +126,11 @@ def test_an_unreadable_seed_directory_stops_serve_for_a_user_who_cannot_read_it(
     locked.chmod(0)
     tmp_path.chmod(0o755)
     try:
-        for command in (["serve", "--port", "1"], ["check"]):
+        state = ["--state-dir", str(tmp_path / "nobody-state")]
+        for command in (["serve", "--port", "1", *state], ["check"]):
             result = subprocess.run(
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
-                 "-m", "feedservice", *command, "--seeds", str(locked),
-                 "--state-dir", str(tmp_path / "nobody-state")],
+                 "-m", "feedservice", *command, "--seeds", str(locked)],
                 capture_output=True, text=True, cwd=REPO, timeout=60,
             )  # fmt: skip
             assert result.returncode == 2, result.stderr

@@ -174,7 +174,8 @@ def refuse_yaml_bombs(text: str, source: str, first_line: int = 2) -> None:
     except yaml.YAMLError as error:
         found = _yaml_problem(error, source, first_line)
         if "maximum nesting depth" in found.message:  # libyaml's own limit, in its scanner
-            found = Problem(source, "(yaml)", f"nested more than {MAX_YAML_DEPTH} levels deep")
+            message = f"nested more than {MAX_YAML_DEPTH} levels deep"
+            found = Problem(source, "(yaml)", message, found.line)
         raise found from None
 
 
