@@ -106,7 +106,7 @@ def site_article(
     place = place_of(source)
     fail, warn, field = found.fail, found.warn, found.field
     title = field(lambda: _title(data, kind, place, fail, warn))
-    published = field(lambda: _published(data, kind, place, site, fail))
+    published = field(lambda: _published(data, kind, place, site, fail, now))
     updated = _optional_date(data, kind.updated, site, warn)
     expires = _optional_date(data, kind.expiry, site, warn)
     marked = field(lambda: _draft_flag(data, kind, fail), False)
@@ -187,7 +187,9 @@ def _quiet(key: str, message: str) -> None:
     """A `warn` for a second reading of fields that are already checked."""
 
 
-def _published(data: dict[str, Any], kind: Kind, place: Place, site: Site, fail: Any) -> datetime:
+def _published(
+    data: dict[str, Any], kind: Kind, place: Place, site: Site, fail: Any, now: float
+) -> datetime:
     for key in kind.published:
         value = data.get(key)
         if value is not None and not isinstance(value, bool):
@@ -197,6 +199,8 @@ def _published(data: dict[str, Any], kind: Kind, place: Place, site: Site, fail:
                 raise fail(key, str(error)) from None
     if place.date is not None:  # a Jekyll post's file name: midnight, site time
         return site_date(place.date, site)
+    if place.in_drafts:  # an undated Jekyll draft: dated when read (Jekyll: when saved)
+        return datetime.fromtimestamp(int(now), UTC)
     raise fail(kind.published[-1], "is required (or a YYYY-MM-DD- file name in _posts/)")
 
 
