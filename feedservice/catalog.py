@@ -57,6 +57,7 @@ class Feed:
     limit: int
     articles: tuple[Entry, ...]  # the catalog's, newest first (every feed shares them)
     positions: Sequence[int]  # ascending: the feed's articles, newest first
+    content: str = "full"  # or "summary": whether items carry their full content
 
     @property
     def key(self) -> str:
@@ -85,6 +86,7 @@ class Feed:
             "limit": self.limit,
             "count": len(positions),
             "newest": -self.articles[positions[0]].sort if positions else None,
+            "content": self.content,
         }
 
     def fingerprint(self, number: int, site: Mapping[str, Any], newest: int | None) -> str:
@@ -209,7 +211,14 @@ def _configured_feed(spec: Any, index: _Index) -> Feed:
         chosen = chosen - index.with_topics(spec.exclude_topics)
     positions = index.all_positions if chosen is index.everything else sorted(chosen)
     return Feed(
-        FEEDS, spec.name, spec.title, spec.description, spec.limit, index.articles, positions
+        FEEDS,
+        spec.name,
+        spec.title,
+        spec.description,
+        spec.limit,
+        index.articles,
+        positions,
+        spec.content,
     )
 
 

@@ -320,13 +320,19 @@ def test_every_field_reads_back_from_its_record() -> None:
             ],
         )
     ).article
+    page = parse_seed(  # the fields only static-site pages fill
+        b"+++\ntitle = 'P'\ndate = 2021-01-01\nlastmod = 2021-02-01T10:00:00+01:00\n"
+        b"expiryDate = 2999-01-01\nauthors = ['A']\n+++\nThe *body*.\n",
+        "content/posts/p.md",
+    ).article
     unset = [
         name
-        for name in Article.__dataclass_fields__
-        if getattr(article, name) == Article.__dataclass_fields__[name].default
+        for name, field in Article.__dataclass_fields__.items()
+        if getattr(article, name) == field.default and getattr(page, name) == field.default
     ]
     assert unset == ["is_draft"], unset  # every other field is set, so every one is checked
-    assert_records_round_trip([article, parse(**article_fields(2, published=False)).article])
+    draft = parse(**article_fields(2, published=False)).article
+    assert_records_round_trip([article, page, draft])
 
 
 URL_PARTS = st.sampled_from(

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, article_fields, write_config, write_seed
+from conftest import REPO, article_fields, seed_text, write_config, write_seed
 
 from feedservice.cli import main
 
@@ -121,7 +121,11 @@ def test_by_url_explains_every_file_with_that_link(site, capsys) -> None:
 
 
 def test_files_that_are_not_seeds(site, capsys, tmp_path: Path) -> None:
-    assert "only files ending in .md or .txt are read" in explain(site, "notes.json", capsys)[1]
+    found = explain(site, "notes.json", capsys)[1]
+    assert "only files ending in .md, .markdown," in found
+    assert ".txt, .html or .htm are read" in found
+    (site[0] / "_index.md").write_text(seed_text(**article_fields(8)))
+    assert "not _index.* (a Hugo section's list page)" in explain(site, "_index.md", capsys)[1]
     assert "no such file" in explain(site, "missing.md", capsys)[1]
     outside = write_seed(tmp_path / "elsewhere", "x.md", **article_fields(9))
     code, out = explain(site, str(outside), capsys)

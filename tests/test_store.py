@@ -59,9 +59,9 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     parsed: list[str] = []
     original = parsing.parse_file
 
-    def counted(root: str, path: str) -> parsing.ParseResult:
+    def counted(root: str, path: str, *site: Any) -> parsing.ParseResult:
         parsed.append(path)
-        return original(root, path)
+        return original(root, path, *site)
 
     monkeypatch.setattr(parsing, "parse_file", counted)
     return parsed

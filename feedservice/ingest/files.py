@@ -14,7 +14,9 @@ import struct
 from feedservice.ingest.problem import Problem, display_path
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: real seed files are a few KB
-SEED_SUFFIXES = (".md", ".txt")
+# Markdown as Jekyll and Hugo name it, text, and HTML pages (a static site's `.html` posts).
+SEED_SUFFIXES = (".md", ".markdown", ".mdown", ".mkdn", ".mkd", ".txt", ".html", ".htm")
+SECTION_PAGE = "_index."  # Hugo's list page of a section: not an article
 MAX_DIR_DEPTH = 32  # directory levels under the seed directory
 
 # A file changed if its size, mtime, ctime or inode changed. The inode change time moves
@@ -67,14 +69,14 @@ def scan(
                 continue  # editors' swap files and hidden directories
             try:
                 if not stat_files and entry.is_file(follow_symlinks=False):
-                    if entry.name.endswith(SEED_SUFFIXES):
+                    if is_seed_name(entry.name):
                         stamps[relative] = b""  # (no system call: the listing's file type)
                     continue
                 info = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     _enter(pending, entry.path, relative, problems)
                     continue
-                if not entry.name.endswith(SEED_SUFFIXES):
+                if not is_seed_name(entry.name):
                     continue
                 if stat.S_ISLNK(info.st_mode):
                     info = _symlink_target(entry.path, real_root, relative, problems)
@@ -83,6 +85,10 @@ def scan(
             except (OSError, ValueError):
                 continue  # vanished or dangling: it simply is not there any more
     return stamps, problems
+
+
+def is_seed_name(name: str) -> bool:
+    return name.endswith(SEED_SUFFIXES) and not name.startswith(SECTION_PAGE)
 
 
 def _enter(pending: list[tuple[str, str]], path: str, relative: str, problems: list) -> None:

@@ -1,15 +1,19 @@
 """A seed file's bytes → its front matter as a mapping, loaded safely, and its body.
 
-Only PyYAML's safe loader (libyaml's `CSafeLoader`) ever reads YAML. Deep nesting and
-alias floods are refused before libyaml builds them (its composer recurses in C and
-would crash the process). Characters YAML does not allow, such as the C1 controls
-left by UTF-8 text decoded as Latin-1 (`â€\\x9d`), are repaired or removed first, so
-such a file is served instead of rejected; each repair is reported as a warning.
+Front matter is YAML between `---` lines, or (as Hugo writes it) TOML between `+++`
+lines or one JSON object; blank lines before it are skipped. Only PyYAML's safe loader
+(libyaml's `CSafeLoader`) ever reads YAML. Deep nesting and alias floods are refused
+before libyaml builds them (its composer recurses in C and would crash the process).
+Characters YAML does not allow, such as the C1 controls left by UTF-8 text decoded as
+Latin-1 (`â€\\x9d`), are repaired or removed first, so such a file is served instead
+of rejected; each repair is reported as a warning.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +29,8 @@ MAX_YAML_NODES = 50_000  # a real seed has ~100 values
 COMPOSER_SAFE_DEPTH = 1000  # libyaml composes in C recursion: 100,000 levels crash it
 _SMALL_YAML = MAX_YAML_NODES // 2  # fewer characters cannot make MAX_YAML_NODES values
 _DELIMITER = re.compile(rb"^---[ \t]*\r?$", re.MULTILINE)
+_TOML_DELIMITER = re.compile(r"^\+\+\+[ \t]*$", re.MULTILINE)
+_TOML_LINE = re.compile(r"at line (\d+)")
 _PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"  # printable ASCII and line breaks
 # What YAML 1.1 does not allow in a stream (C0 except tab and line breaks, C1 except NEL,
 # surrogates, U+FFFE/U+FFFF); found, these are repaired (ftfy) or dropped before loading.
@@ -45,9 +51,11 @@ class FrontMatter:
     first_line: int  # the file line of the first front-matter line
     body: bytes = b""
     repairs: tuple[Problem, ...] = field(default=())
+    form: str = "yaml"  # or "toml" (`+++`) or "json"
 
     def line_of(self, key: str) -> int | None:
-        pattern = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:", re.MULTILINE)
+        indent, sign = (r"", ":") if self.form == "yaml" else (r"[ \t]*", "[:=]")
+        pattern = re.compile(rf"^{indent}['\"]?{re.escape(key)}['\"]?\s*{sign}", re.MULTILINE)
         match = pattern.search(self.text)
         if match is None:
             return None
@@ -60,19 +68,27 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
         data = data[3:]  # a UTF-8 BOM is harmless; editors on Windows add it
     if not data.strip():
         raise Problem(source, "(file)", "empty file")
+    skipped = 0
+    if not data.startswith(b"---"):  # (blank lines first, as Hugo allows, or TOML or JSON)
+        stripped = data.lstrip(b" \t\r\n")
+        skipped = data.count(b"\n", 0, len(data) - len(stripped))
+        if stripped.startswith((b"+++", b"{")):
+            return _toml_or_json(stripped, source, skipped + 1)
+        data = stripped if stripped.startswith(b"---") else data
     opening = _DELIMITER.match(data)
     if opening is None:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise Problem(source, "(encoding)", "UTF-16 text; seed files must be UTF-8")
         if b"\x00" in data[:1024]:
             raise Problem(source, "(encoding)", "binary data (NUL bytes); seeds must be UTF-8")
-        raise Problem(source, "(front matter)", "file must start with a '---' line", 1)
+        message = "file must start with a '---' line (or TOML '+++', or a JSON object)"
+        raise Problem(source, "(front matter)", message, 1)
     start = opening.end() + 1
     closing = _closing_delimiter(data, start)
     if closing is None:
-        raise Problem(source, "(front matter)", "no closing '---' line", 1)
+        raise Problem(source, "(front matter)", "no closing '---' line", skipped + 1)
     raw = data[start : closing.start()]
-    first_line = 2
+    first_line = 2 + skipped
     try:
         text = raw.decode("utf-8").replace("\r\n", "\n")
     except UnicodeDecodeError as error:
@@ -83,8 +99,43 @@ def split_front_matter(data: bytes, source: str) -> FrontMatter:
     if loaded is None:
         raise Problem(source, "(front matter)", "front matter is empty", first_line)
     if not isinstance(loaded, dict):
-        raise Problem(source, "(front matter)", "front matter must be a mapping of fields", 2)
+        message = "front matter must be a mapping of fields"
+        raise Problem(source, "(front matter)", message, first_line)
     return FrontMatter(loaded, text, first_line, data[closing.end() + 1 :], repairs)
+
+
+def _toml_or_json(data: bytes, source: str, line: int) -> FrontMatter:
+    """Hugo's other front matters: TOML between `+++` lines, or one JSON object."""
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError as error:
+        where = line + data.count(b"\n", 0, error.start)
+        raise Problem(source, "(encoding)", "not valid UTF-8 text", where) from None
+    try:
+        if text.startswith("{"):
+            loaded, end = json.JSONDecoder().raw_decode(text)
+            front, body, form = text[:end], text[end:], "json"
+        else:
+            opening = _TOML_DELIMITER.match(text)
+            closing = opening and _TOML_DELIMITER.search(text, opening.end() + 1)
+            if not closing:
+                raise Problem(source, "(front matter)", "no closing '+++' line", line)
+            front, body = text[opening.end() + 1 : closing.start()], text[closing.end() + 1 :]
+            form, line = "toml", line + 1
+            loaded = tomllib.loads(front)
+    except json.JSONDecodeError as error:
+        where = line + error.lineno - 1
+        raise Problem(source, "(front matter)", f"invalid JSON: {error.msg}", where) from None
+    except tomllib.TOMLDecodeError as error:
+        number = _TOML_LINE.search(str(error))
+        where = line + int(number.group(1)) - 1 if number else line
+        raise Problem(source, "(front matter)", f"invalid TOML: {error}", where) from None
+    except RecursionError:
+        raise Problem(source, "(front matter)", "nested too deeply", line) from None
+    if not isinstance(loaded, dict) or not loaded:
+        message = "front matter must be a mapping of fields"
+        raise Problem(source, "(front matter)", message, line)
+    return FrontMatter(loaded, front, line, body.encode("utf-8", "surrogatepass"), (), form)
 
 
 def _closing_delimiter(data: bytes, start: int) -> re.Match[bytes] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from feedservice.ingest.clean import slugify
-from feedservice.render.content import image_type, item_html
+from feedservice.render.content import content_html, image_type
 from feedservice.render.feedgen_base import add_media, new_generator, self_and_hub_links
 from feedservice.render.page import FeedPage
 
@@ -20,16 +20,13 @@ def render(page: FeedPage) -> bytes:
         entry = generator.add_entry(order="append")
         entry.id(article.identity)
         entry.title(article.title)
-        entry.updated(article.published)
+        entry.updated(max(article.updated or article.published, article.published))
         entry.published(article.published)
-        if article.provider:
-            author = {"name": article.provider.name}
-            if article.provider.url:
-                author["uri"] = article.provider.url
-            entry.author(author)
+        for person in article.people:
+            entry.author({"name": person.name, **({"uri": person.url} if person.url else {})})
         if article.excerpt:
             entry.summary(article.excerpt, type="text")
-        entry.content(item_html(article), type="html")
+        entry.content(content_html(article, page.full), type="html")
         for topic in article.topics:
             entry.category(term=slugify(topic), label=topic)
         extra = [{"href": article.link, "rel": "alternate", "type": "text/html"}]

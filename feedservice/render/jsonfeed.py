@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from feedservice.render.content import image_type, item_html
+from feedservice.render.content import content_html, image_type
 from feedservice.render.page import FeedPage
 
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -32,17 +32,17 @@ def render(page: FeedPage) -> bytes:
         document["next_url"] = next_url
     if config.websub_hub:
         document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
-    document["items"] = [_item(article) for article in page.items]
+    document["items"] = [_item(article, page.full) for article in page.items]
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))  # (C encoder)
     return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
-def _item(article: Any) -> dict[str, Any]:
+def _item(article: Any, full: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": article.identity,
         "url": article.link,
         "title": article.title,
-        "content_html": item_html(article),
+        "content_html": content_html(article, full),
     }
     if article.excerpt:
         item["summary"] = article.excerpt
@@ -54,11 +54,13 @@ def _item(article: Any) -> dict[str, Any]:
             {"url": article.images[0].url, "mime_type": image_type(article.images[0].url)}
         ]
     item["date_published"] = _date(article.published)
-    if article.provider:
-        author = {"name": article.provider.name}
-        if article.provider.url:
-            author["url"] = article.provider.url
-        item["authors"] = [author]
+    if article.updated is not None:
+        item["date_modified"] = _date(article.updated)
+    if article.people:
+        item["authors"] = [
+            {"name": person.name, **({"url": person.url} if person.url else {})}
+            for person in article.people
+        ]
     if article.topics:
         item["tags"] = list(article.topics)
     return item

@@ -40,6 +40,11 @@ class FeedPage:
         return str(self.feed["description"])
 
     @property
+    def full(self) -> bool:
+        """Whether items carry their full content (the feed's `content` setting)."""
+        return self.feed.get("content", "full") == "full"
+
+    @property
     def page_count(self) -> int:
         return max(1, math.ceil(self.feed["count"] / self.feed["limit"]))
 

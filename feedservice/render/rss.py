@@ -24,8 +24,10 @@ def render(page: FeedPage) -> bytes:
         entry.guid(article.identity, permalink=article.identity == article.link)
         entry.pubDate(article.published)
         entry.description(item_html(article))
-        if article.provider:
-            entry.dc.dc_creator(article.provider.name)
+        if page.full and article.content_html:
+            entry.content(article.content_html)  # content:encoded, escaped (not CDATA)
+        for person in article.people:
+            entry.dc.dc_creator(person.name)
         for topic in article.topics:
             entry.category(term=topic)
         if article.images:

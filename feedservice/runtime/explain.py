@@ -20,7 +20,7 @@ from typing import Any
 from feedservice.http import urls
 from feedservice.ingest.article import parse_seed
 from feedservice.ingest.clean import canonical_identity, clean_url
-from feedservice.ingest.files import SEED_SUFFIXES, read_seed
+from feedservice.ingest.files import SECTION_PAGE, SEED_SUFFIXES, is_seed_name, read_seed
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.ingest.record import from_record_text
 from feedservice.runtime.loader import Loader
@@ -91,9 +91,10 @@ def _why_not_read(seeds: Path, relative: str) -> str:
         return f"no such file in the seed directory {seeds}"
     if any(part.startswith(".") for part in Path(relative).parts):
         return "hidden files and directories (starting with '.') are not read"
-    if not relative.endswith(SEED_SUFFIXES):
+    if not is_seed_name(Path(relative).name):
         return (
-            f"only files ending in {', '.join(SEED_SUFFIXES[:-1])} or {SEED_SUFFIXES[-1]} are read"
+            f"only files ending in {', '.join(SEED_SUFFIXES[:-1])} or {SEED_SUFFIXES[-1]} are"
+            f" read, and not {SECTION_PAGE}* (a Hugo section's list page)"
         )
     if path.is_symlink():
         return "a symlink that points outside the seed directory is not followed"

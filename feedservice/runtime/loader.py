@@ -26,6 +26,7 @@ import feedservice
 from feedservice import settings
 from feedservice.catalog import TOPICS, Catalog, build_catalog
 from feedservice.ingest.files import scan
+from feedservice.ingest.permalink import Site, site_of
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.metrics import error_kind
 from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, ParseResult, parse_files
@@ -43,6 +44,7 @@ from feedservice.runtime.seedfiles import (
     entry_of_row,
     newest_change,
     next_row,
+    reschedule,
     seen_before,
 )
 from feedservice.settings import ConfigError
@@ -97,7 +99,9 @@ class Loader:
         self._reloading = threading.Lock()
         self.config_stamp = _file_stamp(config_path)  # the config file as last read
         self.config: Any = self._read_config()  # raises ConfigError: fatal at start
+        self.site: Site = site_of(self.config)  # what parsing depends on
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
+        self.rechecks = {path: row.recheck for path, row in self.files.items() if row.recheck}
         self.stamps = {path: row.stamp for path, row in self.files.items()}  # (as scan gives)
         self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
         self.entries = {p: entry_of_row(row) for p, row in self.files.items() if row.identity}
@@ -117,7 +121,7 @@ class Loader:
     def _check_versions(self) -> None:
         """What another version of this code parsed is parsed again, what it rendered is
         rendered again, and a store made for another seed directory starts empty."""
-        versions = {"seeds": str(self.seeds.resolve()), **_code_versions()}
+        versions = {"seeds": str(self.seeds.resolve()), "site": repr(self.site), **_code_versions()}
         stored = {key: self.store.meta(key) for key in versions}
         if stored == versions:
             return
@@ -127,7 +131,7 @@ class Loader:
                 tx.execute("DELETE FROM feeds")
                 self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
                 self.stamps = {}
-            elif stored["parse"] != versions["parse"]:
+            elif (stored["parse"], stored["site"]) != (versions["parse"], versions["site"]):
                 tx.execute("UPDATE files SET stamp = x''")  # every file is read again
                 self.files = {row.path: row for row in self.store.files()}
                 self.stamps = dict.fromkeys(self.files, b"")
@@ -169,6 +173,11 @@ class Loader:
             before = self.stamps.get
             changed = sorted(path for path, stamp in stamps.items() if before(path) != stamp)
             removed = [path for path in self.stamps if path not in stamps]
+        due = {p for p, at in self.rechecks.items() if at <= time.time() * 1e6 and p in stamps}
+        if site_of(config) != self.site:  # links and dates depend on it: read every file
+            changed = sorted(stamps)
+        elif due:  # a scheduled page fell due, or one expired
+            changed = sorted(due.union(changed))
         same = (
             not changed
             and not removed
@@ -233,7 +242,7 @@ class Loader:
             for path in removed:
                 del files[path], ids[path]
                 entries.pop(path, None)
-            for results in parse_files(self.seeds, changed, pool):
+            for results in parse_files(self.seeds, changed, pool, site_of(config)):
                 if seen is None:  # (one chunk: only its identities are looked up)
                     identities = {r.entry.identity for r in results if r.entry is not None}
                     wanted = identities if len(changed) <= CHUNK else None
@@ -270,10 +279,13 @@ class Loader:
             summary["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
             summary["loaded_at"] = _iso(committed)
             summary["changes"] = changes
+            if site_of(config) != self.site:
+                tx.set_meta("site", repr(site_of(config)))
             number = tx.commit_generation(committed, generation.site, summary)
         self.store.checkpoint()  # (readers already see the generation)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
-        self.ids, self.feed_states = ids, feed_states
+        self.ids, self.feed_states, self.site = ids, feed_states, site_of(config)
+        reschedule(self.rechecks, files, (*changed, *removed))
         if changed or removed:
             self.stamps = stamps = dict(self.stamps)
             stamps.update((files[path].path, files[path].stamp) for path in changed)

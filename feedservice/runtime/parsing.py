@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feedservice.catalog import Entry, entry_of
-from feedservice.ingest.article import read_article
+from feedservice.ingest.article import DEFAULT_SITE, Site, read_article
+from feedservice.ingest.clean import utc_micros
 from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.ingest.record import record_text, revision
@@ -25,27 +26,32 @@ class ParseResult(NamedTuple):
     record: str | None  # the Article as a JSON record
     entry: Entry | None
     problems: tuple[Problem, ...]
+    recheck: int | None = None  # when to parse it again though it is unchanged (µs)
 
 
-def parse_file(root: str, path: str) -> ParseResult:
+def parse_file(root: str, path: str, site: Site = DEFAULT_SITE) -> ParseResult:
     """Read and parse one seed file; never raises for bad content."""
     try:
         data, stamp = read_seed(root, path)
     except Problem as problem:
         return ParseResult(path, None, None, None, (problem,))
-    article, problems = read_article(data, display_path(path))
+    article, problems = read_article(data, display_path(path), site)
     if article is None:
         return ParseResult(path, stamp, None, None, problems)
     text = record_text(article)
-    return ParseResult(path, stamp, text, entry_of(article, revision(text), path), problems)
+    entry = entry_of(article, revision(text), path)
+    recheck = utc_micros(article.recheck) if article.recheck is not None else None
+    return ParseResult(path, stamp, text, entry, problems, recheck)
 
 
-def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:
-    return [parse_file(root, path) for path in paths]
+def parse_chunk(root: str, paths: list[str], site: Site) -> list[ParseResult]:
+    return [parse_file(root, path, site) for path in paths]
 
 
-def parse_files(root: Path, paths: list[str], pool: Pool) -> Iterator[list[ParseResult]]:
+def parse_files(
+    root: Path, paths: list[str], pool: Pool, site: Site
+) -> Iterator[list[ParseResult]]:
     """Results for `paths`, in order, a chunk at a time (the caller stores each as it
     comes, while the pool parses the next)."""
     chunks = [paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK)]
-    return pool.map(parse_chunk, [(str(root), chunk) for chunk in chunks])
+    return pool.map(parse_chunk, [(str(root), chunk, site) for chunk in chunks])

@@ -55,7 +55,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     entry = result.entry
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
-            return old._replace(stamp=stamp, problems=problems, carried=True)
+            return old._replace(stamp=stamp, problems=problems, carried=True, recheck=None)
         return FileRow(path, stamp, problems, False, None, None, (), None, False, None, None)
     if old is not None and old.revision == entry.revision and old.updated is not None:
         updated = old.updated  # the same published content: not an update
@@ -77,7 +77,18 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.draft,
         entry.revision,
         updated,
+        result.recheck,
     )
+
+
+def reschedule(rechecks: dict[str, int], files: dict[str, FileRow], paths: Iterable[str]) -> None:
+    """Note when each of `paths` is to be read again though unchanged (its page falls due
+    or expires then), or that it never is."""
+    for path in paths:
+        rechecks.pop(path, None)
+        row = files.get(path)
+        if row is not None and row.recheck is not None:
+            rechecks[path] = row.recheck
 
 
 def all_problems(rows: Iterable[FileRow], scan: list[Problem], catalog: Catalog) -> list[Problem]:

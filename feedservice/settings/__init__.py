@@ -82,6 +82,14 @@ FEED_SETTINGS = (
         "60",
     ),
     Setting("limit", 50, v.integer(1, MAX_LIMIT), f"Items per page, 1-{MAX_LIMIT}.", "20"),
+    Setting(
+        "content",
+        "full",
+        v.choice("full", "summary"),
+        "`full`: each item carries its page's whole content (RSS `content:encoded`, Atom "
+        "`content`, JSON Feed `content_html`) beside the summary; `summary`: the summary only.",
+        "summary",
+    ),
 )
 FeedSpec = dataclasses.make_dataclass(
     "FeedSpec",
@@ -136,6 +144,31 @@ SETTINGS = (
         "The public address readers use; every absolute URL (self links, paging, OPML, "
         "redirects) is built on it. A trailing `/` is dropped.",
         "https://feeds.example.com",
+    ),
+    Setting(
+        "permalink",
+        None,
+        v.permalink,
+        "Where a Jekyll or Hugo page without its own link is published, on `base_url`: a "
+        "Jekyll-style pattern, one of Jekyll's styles (`date`, `pretty`, `ordinal`, "
+        "`weekdate`, `none`) or `hugo` (the page's directories and slug). Default: each "
+        "generator's own (`date` for Jekyll, `hugo` for Hugo).",
+        "/:categories/:year/:month/:day/:title/",
+    ),
+    Setting(
+        "timezone",
+        "UTC",
+        v.timezone,
+        "The site's IANA time zone: Jekyll and Hugo dates without an offset are in it, and "
+        "a permalink's date parts are taken in it.",
+        "Europe/Oslo",
+    ),
+    Setting(
+        "taxonomies",
+        (),
+        v.names,
+        "Hugo taxonomies besides `tags` and `categories` whose terms are topics.",
+        "[series]",
     ),
     Setting("language", "en", v.language, "The feeds' language tag.", "en-GB"),
     Setting(

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from feedservice.ingest.permalink import STYLES, unknown_tokens
 
 ALL_TOPICS = "*"
 _FEED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -134,3 +137,36 @@ def seconds(low: float, high: float) -> Callable[[Any, str], float]:
         return number
 
     return parse
+
+
+def permalink(value: Any, key: str) -> str | None:
+    """A Jekyll-style pattern (`/:year/:month/:title/`), or a named style."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or (":" not in value and value not in STYLES):
+        styles = ", ".join(STYLES)
+        raise ConfigError(key, f"must be a pattern with :placeholders or one of {styles}")
+    unknown = unknown_tokens(value)
+    if unknown:
+        raise ConfigError(key, f"unknown placeholder :{unknown[0]}")
+    return value
+
+
+def timezone(value: Any, key: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        message = f"must be an IANA time zone such as Europe/Oslo, got {value!r}"
+        raise ConfigError(key, message) from None
+    return str(value)
+
+
+def names(value: Any, key: str) -> tuple[str, ...]:
+    """Field names: a list, or (from the environment) words separated by commas or spaces."""
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, "must be a list of front-matter field names")
+    return tuple(name.strip().lower() for name in value if name.strip())

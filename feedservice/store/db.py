@@ -36,7 +36,7 @@ from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generatio
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 DATABASE_NAME = "feedservice.sqlite3"
 READER_CACHE_KB = 1024
 SCHEMA = """
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS files (
     quality INTEGER,
     draft INTEGER,
     revision TEXT,
-    updated INTEGER
+    updated INTEGER,
+    recheck INTEGER  -- when a due date or expiry changes the verdict (µs), if ever
 );
 CREATE TABLE IF NOT EXISTS feeds (
     key TEXT PRIMARY KEY,
@@ -173,12 +174,13 @@ class Store:
         return cls(":memory:")
 
     def _reset(self) -> None:
-        """A store written by another schema version is emptied (the next reload parses
+        """A store written by another schema version is made anew (the next reload parses
         every file again); its documents could not be trusted to match this code."""
         with self.transaction() as tx:
             for table in ("files", "feeds", "documents", "generations", "meta"):
-                tx.execute(f"DELETE FROM {table}")
-            tx.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                tx.execute(f"DROP TABLE {table}")
+        self.writer.executescript(SCHEMA)  # (a crash before the next line resets again)
+        self.writer.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     # --- reading: every method reads what one committed generation holds ----------------
 
@@ -289,7 +291,7 @@ class Store:
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
             "SELECT path, stamp, problems, carried, identity, sort, topics,"
-            " quality, draft, revision, updated FROM files"
+            " quality, draft, revision, updated, recheck FROM files"
         )
         return [_file_row(*row) for row in rows]
 
@@ -341,7 +343,7 @@ def _file_row(
 ) -> FileRow:
     found = tuple(json.loads(problems)) if problems else ()
     names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
-    quality, draft, revision, updated = rest
+    quality, draft, revision, updated, recheck = rest
     return FileRow(
         sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
         stamp,
@@ -354,4 +356,5 @@ def _file_row(
         bool(draft),
         revision,
         updated,
+        recheck,
     )

@@ -42,3 +42,4 @@ class FileRow(NamedTuple):
     draft: bool
     revision: str | None
     updated: int | None
+    recheck: int | None = None  # µs: when its article turns published or draft by itself

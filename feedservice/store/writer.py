@@ -29,12 +29,13 @@ class Writer:
         stored one (the last good version of a file that turned bad)."""
         self.executemany(
             "INSERT INTO files (id, path, stamp, problems, carried, record, identity, sort,"
-            " topics, quality, draft, revision, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " topics, quality, draft, revision, updated, recheck)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
             " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
             " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
-            " updated=excluded.updated",
+            " updated=excluded.updated, recheck=excluded.recheck",
             [
                 (
                     file_id,
@@ -50,6 +51,7 @@ class Writer:
                     int(row.draft),
                     row.revision,
                     row.updated,
+                    row.recheck,
                 )
                 for row, record, file_id in rows
             ],
