@@ -88,6 +88,8 @@ class Article:
     original_url: str | None = None
     amp_url: str | None = None
     cdn_amp_url: str | None = None
+    updated: datetime | None = None  # the seed's own last change (issue 17 fills it)
+    expires: datetime | None = None  # Hugo's `expiryDate`: out of every feed from then
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ def article_from_front_matter(
         "original_url": original_url,
         "amp_url": _optional_url(data, "ampWebUrl", warn),
         "cdn_amp_url": _optional_url(data, "cdnAmpWebUrl", warn),
+        "expires": field(lambda: _optional_date(data, "expiryDate", fail)),
     }
     if any(problem.fatal for problem in problems):
         return None, tuple(problems)
@@ -228,6 +231,10 @@ def _required_date(data: dict[str, Any], key: str, fail: Any) -> datetime:
         return parse_date(value)
     except ValueError as error:
         raise fail(key, str(error)) from None
+
+
+def _optional_date(data: dict[str, Any], key: str, fail: Any) -> datetime | None:
+    return None if data.get(key) is None else _required_date(data, key, fail)
 
 
 def _optional_url(data: dict[str, Any], key: str, warn: Any) -> str | None:

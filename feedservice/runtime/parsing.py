@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from feedservice.catalog import Entry, entry_of
 from feedservice.ingest.article import read_article
+from feedservice.ingest.clean import utc_micros
 from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.ingest.record import record_text, revision
@@ -25,6 +26,7 @@ class ParseResult(NamedTuple):
     record: str | None  # the Article as a JSON record
     entry: Entry | None
     problems: tuple[Problem, ...]
+    updated: int | None = None  # µs: the seed's own last change, if it says
 
 
 def parse_file(root: str, path: str) -> ParseResult:
@@ -37,7 +39,9 @@ def parse_file(root: str, path: str) -> ParseResult:
     if article is None:
         return ParseResult(path, stamp, None, None, problems)
     text = record_text(article)
-    return ParseResult(path, stamp, text, entry_of(article, revision(text), path), problems)
+    entry = entry_of(article, revision(text), path)
+    own = utc_micros(article.updated) if article.updated else None
+    return ParseResult(path, stamp, text, entry, problems, own)
 
 
 def parse_chunk(root: str, paths: list[str]) -> list[ParseResult]:

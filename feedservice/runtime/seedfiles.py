@@ -5,11 +5,12 @@ when a good file turns bad (often a half-written save), its last good one, `carr
 until the file is fixed or deleted. Each article's `updated` time is when the store
 first saw its published content: its publish time when the store first meets it, the
 reload's time after an edit, and unchanged by a rename or an edit that changes nothing
-published (a comment, `secured`).
+published (a comment, `secured`); a seed that gives its own (`Article.updated`) wins.
 """
 
 from __future__ import annotations
 
+import logging
 import operator
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ from feedservice.ingest.problem import Problem
 from feedservice.runtime.parsing import ParseResult
 from feedservice.store.rows import FileRow
 
+log = logging.getLogger("feedservice.reload")
 Seen = dict[tuple[str, str], int]  # (identity, revision) -> its updated time, in µs
 
 
@@ -30,6 +32,7 @@ def entry_of_row(row: FileRow) -> Entry:
         row.quality,
         row.draft,
         row.revision or "",
+        row.expires,
     )
 
 
@@ -55,7 +58,9 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         if old is not None and old.identity is not None:  # keep serving the last good version
             return old._replace(stamp=stamp, problems=problems, carried=True)
         return FileRow(result.path, stamp, problems, False, None, None, (), None, False, None, None)
-    if old is not None and old.revision == entry.revision and old.updated is not None:
+    if result.updated is not None:
+        updated = result.updated  # the seed says when it last changed
+    elif old is not None and old.revision == entry.revision and old.updated is not None:
         updated = old.updated  # the same published content: not an update
     elif (entry.identity, entry.revision) in seen:
         updated = seen[(entry.identity, entry.revision)]  # moved, renamed or duplicated
@@ -75,6 +80,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.draft,
         entry.revision,
         updated,
+        entry.expires,
     )
 
 
@@ -104,3 +110,18 @@ def newest_change(catalog: Catalog, files: dict[str, FileRow], now: float) -> in
 
 _SOURCE = operator.attrgetter("source")
 _UPDATED = operator.attrgetter("updated")
+
+
+def log_problems(result: ParseResult) -> None:
+    for problem in result.problems:
+        if problem.fatal:
+            log.warning(
+                "seed error: %s",
+                problem.describe(),
+                extra={
+                    "path": problem.source,
+                    "field": problem.field,
+                    "reason": problem.message,
+                    "line": problem.line,
+                },
+            )

@@ -42,3 +42,4 @@ class FileRow(NamedTuple):
     draft: bool
     revision: str | None
     updated: int | None
+    expires: int | None = None

@@ -28,12 +28,12 @@ class Writer:
         keeps the stored one (the last good version of a file that turned bad)."""
         self.executemany(
             "INSERT INTO files (path, stamp, problems, carried, record, identity, sort, topics,"
-            " quality, draft, revision, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " quality, draft, revision, updated, expires) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
             " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
             " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
-            " updated=excluded.updated",
+            " updated=excluded.updated, expires=excluded.expires",
             [
                 (
                     os.fsencode(row.path),
@@ -48,6 +48,7 @@ class Writer:
                     int(row.draft),
                     row.revision,
                     row.updated,
+                    row.expires,
                 )
                 for row, record in rows
             ],
