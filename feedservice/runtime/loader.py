@@ -27,14 +27,16 @@ from feedservice import settings
 from feedservice.catalog import TOPICS, Catalog, build_catalog
 from feedservice.ingest.files import scan
 from feedservice.ingest.problem import Problem
+from feedservice.runtime import tombstones
 from feedservice.runtime.metrics import error_kind
-from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, ParseResult, parse_files
+from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, parse_files
 from feedservice.runtime.processes import Pool
 from feedservice.runtime.publish import render_documents, stored_feeds, write_feeds
 from feedservice.runtime.seedfiles import (
     Seen,
     all_problems,
     entry_of_row,
+    log_problems,
     newest_change,
     next_row,
     seen_before,
@@ -44,6 +46,7 @@ from feedservice.store.db import Store
 from feedservice.store.rows import FileRow, Generation
 
 log = logging.getLogger("feedservice.reload")
+config_log = logging.getLogger("feedservice.reload.config")  # (quiet with it in check)
 SHOWN_ERRORS = 10
 BIG_RELOAD_SECONDS = 0.25
 
@@ -102,6 +105,7 @@ class Loader:
         self.status: dict[str, str | None] = {"config_error": None, "seeds_error": None}
         self.started = True  # the first reload always commits (see reload)
         self.pending = False  # documents are left for the next reload to render
+        self.next_due: int | None = None  # µs: a scheduled article, expiry or tombstone's end
         self._check_versions()
 
     def _read_config(self) -> Any:
@@ -118,8 +122,8 @@ class Loader:
             return
         with self.store.transaction() as tx:
             if stored["seeds"] not in (None, versions["seeds"]):
-                tx.execute("DELETE FROM files")
-                tx.execute("DELETE FROM feeds")
+                for table in ("files", "feeds", "tombstones", "retired"):
+                    tx.execute(f"DELETE FROM {table}")
                 self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
                 self.stamps = {}
             elif stored["parse"] != versions["parse"]:
@@ -136,7 +140,10 @@ class Loader:
     def reload(self) -> Reloaded | None:
         """Re-read config and seeds; commit a generation if anything changed."""
         with self._reloading:  # (the interval and a wake-up may fall due together)
-            return self._reload()
+            reloaded = self._reload()
+            if self.next_due is not None and self.wake is not None:
+                self.wake(self.next_due / 1e6)  # within a second of it, not at the next interval
+            return reloaded
 
     def _reload(self) -> Reloaded | None:
         started = time.monotonic()
@@ -172,6 +179,7 @@ class Loader:
             and scan_problems == self.scan_problems
             and not self.started  # the first reload commits: the config or code may be new
             and not self.pending  # documents left to render
+            and not self._due(time.time())  # an article falls due or expires, a tombstone ends
         )
         if same:
             self.config_stamp = config_stamp
@@ -208,6 +216,7 @@ class Loader:
         started: float,
     ) -> Reloaded:
         now = time.time()
+        micros, due = int(now * 1_000_000), self._due(now)
         files, entries = dict(self.files), dict(self.entries)
         added = sum(1 for path in changed if path not in files)
         changes = {"added": added, "changed": len(changed) - added, "removed": len(removed)}
@@ -232,10 +241,10 @@ class Loader:
                         entries.pop(row.path, None)
                     elif result.entry is not None:
                         entries[row.path] = result.entry
-                    _log_problems(result)
+                    log_problems(result)
                 tx.put_files(rows)
-            if changed or removed or config != self.config or self.catalog is None:
-                catalog = build_catalog(entries.values(), config)
+            if changed or removed or config != self.config or self.catalog is None or due:
+                catalog = build_catalog(entries.values(), config, micros)
             else:  # (only the status changed, or documents were left to render)
                 catalog = self.catalog
             ids = self.ids
@@ -243,6 +252,9 @@ class Loader:
                 new = [path for path in changed if path not in self.files]
                 ids = self.store.file_ids(new if added <= CHUNK else None)
                 ids = {**self.ids, **ids} if added <= CHUNK else ids
+            everything = due or config != self.config or self.catalog is None
+            paths = None if everything else changed + removed
+            next_due = tombstones.update(tx, self, catalog, config, paths, micros)
             edited = {path for path in changed if entries.get(path) != self.entries.get(path)}
             changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, ids, edited)
             problems = all_problems(files.values(), scan_problems, catalog)
@@ -260,6 +272,10 @@ class Loader:
             summary["changes"] = changes
             number = tx.commit_generation(committed, generation.site, summary)
         self.store.checkpoint()  # (readers already see the generation)
+        warned = self.catalog.config_warnings if self.catalog else ()
+        if catalog.config_warnings and catalog.config_warnings != warned:
+            found = "; ".join(f"{p.field}: {p.message}" for p in catalog.config_warnings)
+            config_log.warning("config: %s", found)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
         self.ids, self.feed_states = ids, feed_states
         if changed or removed:
@@ -268,7 +284,7 @@ class Loader:
             for path in removed:
                 del stamps[path]
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
-        self.started, self.pending = False, pending
+        self.started, self.pending, self.next_due = False, pending, next_due
         reloaded = Reloaded(
             number,
             *changes.values(),
@@ -307,6 +323,7 @@ class Loader:
         now: float,
     ) -> dict[str, Any]:
         errors = [problem for problem in problems if problem.fatal]
+        first = next(iter(catalog.scheduled.values()), None)  # (soonest first)
         return {
             "articles": len(catalog.articles),
             "feeds": len(catalog.feeds),
@@ -317,14 +334,21 @@ class Loader:
             "warnings": len(problems) - len(errors),
             "first_errors": [problem.describe() for problem in errors[:SHOWN_ERRORS]],
             "error_kinds": dict(Counter(error_kind(problem.field) for problem in errors)),
-            "newest": -catalog.newest if catalog.newest is not None else None,
+            "newest": min(-catalog.newest, int(now * 1e6)) if catalog.newest is not None else None,
+            "scheduled": len(catalog.scheduled),
+            "next_scheduled": _iso(first / 1e6) if first else None,
+            "config_warnings": [f"{p.field}: {p.message}" for p in catalog.config_warnings],
             "loaded_at": _iso(now),
             **status,
         }
 
+    def _due(self, now: float) -> bool:
+        return self.next_due is not None and now * 1_000_000 >= self.next_due
+
     def problems(self) -> list[Problem]:
         """Every finding of the last reload, sorted: scan, file and catalog problems."""
-        catalog = self.catalog or build_catalog(self.entries.values(), self.config)
+        now = int(time.time() * 1e6)
+        catalog = self.catalog or build_catalog(self.entries.values(), self.config, now)
         return all_problems(self.files.values(), self.scan_problems, catalog)
 
 
@@ -348,21 +372,6 @@ def _file_stamp(path: Path | None) -> tuple[int, ...] | None:
 
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _log_problems(result: ParseResult) -> None:
-    for problem in result.problems:
-        if problem.fatal:
-            log.warning(
-                "seed error: %s",
-                problem.describe(),
-                extra={
-                    "path": problem.source,
-                    "field": problem.field,
-                    "reason": problem.message,
-                    "line": problem.line,
-                },
-            )
 
 
 def _site(config: Any) -> dict[str, Any]:
