@@ -107,7 +107,11 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
     )
     assert (loaded.reload_interval, loaded.topic_limit) == (5, 7)
     assert loaded.websub_hub == "https://hub.example.org/"
-    assert (loaded.future, loaded.tombstone_retention, loaded.author) == ("publish", 3600, "Env desk")
+    assert (loaded.future, loaded.tombstone_retention, loaded.author) == (
+        "publish",
+        3600,
+        "Env desk",
+    )
     assert (loaded.icon, loaded.logo) == (environ["FEEDSERVICE_ICON"], environ["FEEDSERVICE_LOGO"])
     assert loaded.topics == {"AI": {"title": "Artificial intelligence", "language": "en-GB"}}
     assert loaded.state_dir == tmp_path / "state"

@@ -26,6 +26,8 @@ from lxml import etree, html
 BASE = "http://feeds.test"
 HUB = "https://hub.example/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
+REALWORLD_GONE = "2015-02-17-meet-the-new-face-detection-algorithm-that-will-change-image-search.md"
 A = f"{{{ATOM_NS}}}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 CONTENT_TYPES = {
@@ -108,12 +110,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> list[Served]:
         language="en-GB",
         topic_limit=4,
         websub_hub=HUB,
+        icon="https://brand.example/icon.png",
+        logo="https://brand.example/logo.png",
+        author="Rules & <desk>",
+        topics={"C++": {"title": "C plus plus & <friends>", "icon": "https://brand.example/c.png"}},
         feeds=[
             {"name": "all", "title": "All", "topics": "*", "limit": 7},
             {"name": "empty", "title": "Nobody writes this", "topics": ["No such topic"]},
         ],
     )
-    client = make_site(seeds, config, tmp / "state").client
+    site = make_site(seeds, config, tmp / "state")
+    (seeds / "realworld" / REALWORLD_GONE).unlink()  # tombstones in the feeds that held it
+    assert site.reload() is not None
+    client = site.client
     documents = []
     for fmt in ("rss", "atom"):
         opml = etree.fromstring(client.get(f"/feeds.opml?format={fmt}").data)
@@ -211,6 +220,31 @@ def test_InvalidLanguage(served: list[Served]) -> None:
         assert document.root.findtext("channel/language") == "en-GB"
     for document in of(served, "atom"):
         assert document.root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en-GB"
+
+
+def test_ImageTitleDoesntMatch_ImageLinkDoesntMatch_and_ImageUrlFormat(served) -> None:
+    """RSS `<image>` (the feed's logo) repeats the channel's title and link."""
+    for document in of(served, "rss"):
+        channel = document.root.find("channel")
+        assert channel.findtext("image/title") == channel.findtext("title"), document.url
+        assert channel.findtext("image/link") == channel.findtext("link"), document.url
+        assert channel.findtext("image/url").rsplit(".", 1)[1] in {"jpg", "jpeg", "gif", "png"}
+
+
+def test_tombstones_are_RFC_6721_deleted_entries(served: list[Served]) -> None:
+    """`at:deleted-entry` with a canonical `ref` and an RFC 3339 `when`, in Atom only."""
+    found = 0
+    for document in served:
+        root = document.root
+        deleted = list(root.iter(f"{{{TOMBSTONES}}}deleted-entry"))
+        assert document.fmt == "atom" or not deleted, document.url
+        for entry in deleted:
+            found += 1
+            assert is_canonical(entry.get("ref")) and RFC3339.match(entry.get("when"))
+            assert entry.getparent() is root and entry.get("ref") not in [
+                item.findtext(f"{A}id") for item in entries(document)
+            ]
+    assert found >= 2  # the deleted article's topic feed and `all`, at least
 
 
 # --- dates --------------------------------------------------------------------------------------
