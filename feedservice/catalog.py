@@ -7,6 +7,7 @@ hold it and where (the full article stays in the store until a page is rendered)
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import math
 import operator
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 
 from feedservice.ingest.clean import slugify, utc_micros
 from feedservice.ingest.problem import Problem, display_path
-from feedservice.settings import ALL_TOPICS
+from feedservice.settings import ALL_TOPICS, BRAND_KEYS
 
 TOPICS = "topics"
 FEEDS = "feeds"
@@ -33,6 +34,7 @@ class Entry(NamedTuple):
     quality: int | None
     draft: bool
     revision: str  # a digest of everything the article publishes
+    expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)
 
     @property
     def order(self) -> tuple[int, str]:
@@ -58,6 +60,7 @@ class Feed:
     articles: tuple[Entry, ...]  # the catalog's, newest first (every feed shares them)
     positions: Sequence[int]  # ascending: the feed's articles, newest first
     content: str = "full"  # or "summary": whether items carry their full content
+    brand: Mapping[str, str] = field(default_factory=dict)  # icon, logo, language, author
 
     @property
     def key(self) -> str:
@@ -87,6 +90,7 @@ class Feed:
             "count": len(positions),
             "newest": -self.articles[positions[0]].sort if positions else None,
             "content": self.content,
+            **self.brand,
         }
 
     def fingerprint(self, number: int, site: Mapping[str, Any], newest: int | None) -> str:
@@ -107,6 +111,15 @@ class Catalog:
     duplicates: Mapping[str, str] = field(default_factory=dict)  # loser source → winner
     drafts: frozenset[str] = frozenset()
     warnings: tuple[Problem, ...] = ()
+    scheduled: Mapping[str, int] = field(default_factory=dict)  # source → publish µs, soonest first
+    expired: Mapping[str, int] = field(default_factory=dict)  # source → expiry µs
+    next_due: int | None = None  # µs: when the next scheduled article or expiry falls due
+    config_warnings: tuple[Problem, ...] = ()  # configured topics that match no article
+
+    @functools.cached_property
+    def identities(self) -> frozenset[str]:
+        """The published articles' identities."""
+        return frozenset(entry.identity for entry in self.articles)
 
     def of_kind(self, kind: str) -> list[Feed]:
         return [feed for feed in self.feeds.values() if feed.kind == kind]
@@ -117,14 +130,27 @@ class Catalog:
         return self.articles[0].sort if self.articles else None
 
 
-def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
-    """Published, de-duplicated articles, newest first, with every feed they imply."""
+def build_catalog(entries: Iterable[Entry], config: Any, now: int | None = None) -> Catalog:
+    """Published, de-duplicated articles, newest first, with every feed they imply. `now`
+    (µs) holds back articles due later and takes out expired ones; None: no clock."""
     entries = list(entries)
     drafts = {entry.source for entry in entries if entry.draft}
+    hold = config.future == "schedule"
     winner_of: dict[str, Entry] = {}
     losers: list[Entry] = []
+    scheduled: list[Entry] = []
+    expired: dict[str, int] = {}
+    expiries: list[int] = []
     for entry in entries:
         if entry.draft:
+            continue
+        if now is not None and entry.expires is not None:
+            if entry.expires <= now:
+                expired[entry.source] = entry.expires
+                continue
+            expiries.append(entry.expires)
+        if now is not None and hold and -entry.sort > now:
+            scheduled.append(entry)
             continue
         other = winner_of.setdefault(entry.identity, entry)
         if other is not entry:  # newest publish date wins, then the first path: deterministic
@@ -151,26 +177,51 @@ def build_catalog(entries: Iterable[Entry], config: Any) -> Catalog:
     for feed in topic_feeds:
         feeds[feed.key] = feed
     warnings.sort(key=lambda problem: (problem.source, problem.message))
-    return Catalog(articles, feeds, duplicates, frozenset(drafts), tuple(warnings))
+    scheduled.sort(key=_NEWEST_FIRST, reverse=True)
+    due = min([-entry.sort for entry in scheduled[:1]] + expiries, default=None)
+    known = set(positions).union(*(map(slugify, entry.topics) for entry in scheduled))
+    return Catalog(
+        articles, feeds, duplicates, frozenset(drafts), tuple(warnings),
+        {entry.source: -entry.sort for entry in scheduled}, expired, due,
+        _unmatched(config, known),
+    )  # fmt: skip
 
 
-def why_not(spec: Any, entry: Entry) -> str | None:
-    """Why a configured feed's rules keep this published article out; None if they don't."""
+def _unmatched(config: Any, known: set[str]) -> tuple[Problem, ...]:
+    """Configured topics and exclusions that no article has (usually a typo)."""
+    named = [
+        (f"feeds[{spec.name}].{key}", topic)
+        for spec in config.feeds
+        for key in ("topics", "exclude_topics")
+        for topic in getattr(spec, key)
+    ]
+    named += [(f"topics[{topic}]", topic) for topic in config.topics or {}]
+    return tuple(
+        Problem("", key, f"{topic!r} matches no article (a typo?)", fatal=False)
+        for key, topic in named if topic != ALL_TOPICS and slugify(topic) not in known
+    )  # fmt: skip
+
+
+def why_not(spec: Any, entry: Entry) -> tuple[str, str] | None:
+    """Which of a configured feed's rules keeps this published article out, and why in
+    words; None if none does."""
     return _topic_rule(spec, entry.topics) or _quality_rule(spec, entry.quality)
 
 
-def _topic_rule(spec: Any, topics: tuple[str, ...]) -> str | None:
+def _topic_rule(spec: Any, topics: tuple[str, ...]) -> tuple[str, str] | None:
     found = {slugify(topic) for topic in topics}
     wanted = {slugify(topic) for topic in spec.topics}
     if ALL_TOPICS not in spec.topics and wanted.isdisjoint(found):
-        return f"none of its topics ({', '.join(topics) or 'none'}) is one the feed carries"
+        carried = ", ".join(spec.topics)
+        return "topics", f"none of its topics ({', '.join(topics) or 'none'}) is in {carried}"
     excluded = sorted(found & {slugify(topic) for topic in spec.exclude_topics})
-    return f"its topic {excluded[0]!r} is excluded" if excluded else None
+    return ("exclude_topics", f"its topic {excluded[0]!r} is excluded") if excluded else None
 
 
-def _quality_rule(spec: Any, quality: int | None) -> str | None:
+def _quality_rule(spec: Any, quality: int | None) -> tuple[str, str] | None:
     if spec.min_quality is not None and (quality or 0) < spec.min_quality:
-        return f"its quality {quality or 0} is below the feed's min_quality {spec.min_quality}"
+        reason = f"its quality {quality or 0} is below the feed's min_quality {spec.min_quality}"
+        return "min_quality", reason
     return None
 
 
@@ -210,6 +261,7 @@ def _configured_feed(spec: Any, index: _Index) -> Feed:
     if spec.exclude_topics:
         chosen = chosen - index.with_topics(spec.exclude_topics)
     positions = index.all_positions if chosen is index.everything else sorted(chosen)
+    brand = {key: getattr(spec, key) for key in BRAND_KEYS if getattr(spec, key)}
     return Feed(
         FEEDS,
         spec.name,
@@ -218,7 +270,8 @@ def _configured_feed(spec: Any, index: _Index) -> Feed:
         spec.limit,
         index.articles,
         positions,
-        spec.content,
+        content=spec.content,
+        brand=brand,
     )
 
 
@@ -242,12 +295,19 @@ def _topic_feeds(
     for members in positions.values():
         members.sort()  # (sorted runs, one per topic list: a merge)
     feeds = []
+    brands = {slugify(name): brand for name, brand in (config.topics or {}).items()}
     for slug in sorted(positions):
         # Names that share a slug share a feed; the most used spelling names it.
-        name = min(spellings[slug].items(), key=lambda item: (-item[1], item[0]))[0]
-        description = f"Articles about {name} — {config.title}"
+        brand = dict(brands.get(slug, {}))
+        name = (
+            brand.pop("title", None)
+            or min(spellings[slug].items(), key=lambda item: (-item[1], item[0]))[0]
+        )
+        description = brand.pop("description", None) or f"Articles about {name} — {config.title}"
         limit = config.topic_limit
-        feeds.append(Feed(TOPICS, slug, name, description, limit, articles, positions[slug]))
+        feeds.append(
+            Feed(TOPICS, slug, name, description, limit, articles, positions[slug], brand=brand)
+        )
     return feeds, positions
 
 
@@ -261,4 +321,5 @@ def entry_of(article: Any, revision: str, source: str) -> Entry:
         quality=article.quality,
         draft=article.is_draft,
         revision=revision,
+        expires=utc_micros(article.expires) if article.expires else None,
     )

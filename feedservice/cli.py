@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="say why a seed file is or is not published")
     _add_options(explain, COMMON)
     explain.add_argument("target", help="a seed file path, or an article's URL")
+    explain.add_argument("--feed", help="why it is or is not in this feed (NAME or topics/SLUG)")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     config = commands.add_parser("config", help="print the default or the effective config")
     _add_options(config, ("config_file",))
@@ -190,10 +192,14 @@ def run_loader(args: argparse.Namespace, *, use_config: bool = True) -> Any:
         workers=os.cpu_count() or 1,
         render=False,
     )
-    quiet = logging.getLogger("feedservice.reload")  # the report says it all
-    quiet.propagate = False
-    quiet.addHandler(logging.NullHandler())
-    loader.reload()
+    quiet, silent = logging.getLogger("feedservice.reload"), logging.NullHandler()
+    quiet.propagate = False  # the report says it all
+    quiet.addHandler(silent)
+    try:
+        loader.reload()
+    finally:  # (the process may go on: tests, `explain` after `check`)
+        quiet.propagate = True
+        quiet.removeHandler(silent)
     return loader
 
 
@@ -216,8 +222,17 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
     catalog = loader.catalog
+    config_path = str(settings.config_source(_options(args), os.environ)[0])
+    for problem in catalog.config_warnings:
+        findings.append(_finding(config_path, problem.field, problem.message, None, "warning"))
+    timed = [("publishedDateTime", "scheduled for", catalog.scheduled)]
+    timed.append(("expiryDate", "expired at", catalog.expired))
+    for key, kind, sources in timed:  # not problems: said so that nobody wonders
+        for source, micros in sources.items():
+            when = f"{kind} {datetime.fromtimestamp(micros / 1e6, UTC):%Y-%m-%dT%H:%M:%SZ}"
+            findings.append(_finding(str(seeds / source), key, when, None, "info"))
     errors = sum(1 for finding in findings if finding["level"] == "error")
-    warnings = len(findings) - errors
+    warnings = sum(1 for finding in findings if finding["level"] == "warning")
     counts = {
         "files": len(loader.files),
         "articles": len(catalog.articles),
@@ -234,11 +249,12 @@ def _check(args: argparse.Namespace) -> int:
     else:
         for finding in findings:
             line = f" (line {finding['line']})" if finding["line"] else ""
-            level = "" if finding["level"] == "error" else "warning: "
+            level = "warning: " if finding["level"] == "warning" else ""
             print(f"{finding['path']}: {finding['field']}: {level}{finding['message']}{line}")
+        scheduled = f"{len(catalog.scheduled)} scheduled, " if catalog.scheduled else ""
         print(
             f"checked {counts['files']} files: {counts['articles']} articles published, "
-            f"{counts['drafts']} drafts, {errors} errors, {warnings} warnings"
+            f"{scheduled}{counts['drafts']} drafts, {errors} errors, {warnings} warnings"
         )
     return EXIT_INVALID if errors else EXIT_OK
 
@@ -252,12 +268,18 @@ def _explain(args: argparse.Namespace) -> int:
 
     loader = run_loader(args)
     found = explain.explain(loader, args.target)
+    for item in found if args.feed else ():
+        try:
+            item.feed, item.kept_out = explain.in_feed(loader, item, args.feed), []
+        except ValueError as error:
+            raise Failure(str(error)) from None
     print(
         explain.render_json(args.target, found)
         if args.format == "json"
         else explain.render_text(found)
     )
-    return EXIT_OK if any(item.published for item in found) else EXIT_INVALID
+    ok = any(item.feed["in_feed"] if item.feed else item.published for item in found)
+    return EXIT_OK if ok else EXIT_INVALID
 
 
 def _config(args: argparse.Namespace) -> int:

@@ -131,6 +131,7 @@ def make_config(path: Path) -> Path:
         title="Adversarial",
         base_url="http://feeds.test",
         reload_interval=1,
+        future="publish",  # (dates are what is tested: 2999 is served; see test_schedule)
         feeds=[
             {"name": "ml", "title": "ML", "topics": ["Machine Learning"]},
             {"name": "adversarial", "title": "Adversarial", "topics": ["Adversarial"]},
@@ -185,16 +186,17 @@ def corpus(checked: Checked) -> Iterator[Corpus]:
         )
     base = root.parent
     handler = _Collect()
-    logging.getLogger().addHandler(handler)
-    previous_level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.DEBUG)
+    service_log = logging.getLogger("feedservice")  # (whatever an earlier test configured)
+    service_log.addHandler(handler)
+    previous_level = service_log.level
+    service_log.setLevel(logging.DEBUG)
     try:
         site = make_site(root, config, base / "state")
         assert site.loader.catalog is not None
         served = fetch_everything(site.client, site.loader.catalog)
     finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(previous_level)
+        service_log.removeHandler(handler)
+        service_log.setLevel(previous_level)
     served.logs = handler.lines
     yield Corpus(
         root,

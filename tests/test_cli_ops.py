@@ -78,6 +78,15 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         "FEEDSERVICE_RELOAD_INTERVAL": "5",
         "FEEDSERVICE_TOPIC_LIMIT": "7",
         "FEEDSERVICE_WEBSUB_HUB": "https://hub.example.org/",
+        "FEEDSERVICE_PERMALINK": "/:year/:title/",
+        "FEEDSERVICE_TIMEZONE": "Europe/Oslo",
+        "FEEDSERVICE_TAXONOMIES": "series, Recipes",
+        "FEEDSERVICE_FUTURE": "publish",
+        "FEEDSERVICE_TOMBSTONE_RETENTION": "3600",
+        "FEEDSERVICE_ICON": "https://env.example.org/icon.png",
+        "FEEDSERVICE_LOGO": "https://env.example.org/logo.png",
+        "FEEDSERVICE_AUTHOR": "Env desk",
+        "FEEDSERVICE_TOPICS": "{AI: {title: Artificial intelligence, language: en-GB}}",
         "FEEDSERVICE_STATE_DIR": str(tmp_path / "state"),
         "FEEDSERVICE_FEEDS": '[{"name": "ml", "title": "ML", "topics": ["Machine Learning"]}]',
         "FEEDSERVICE_SEEDS_DIR": str(tmp_path / "seeds"),
@@ -101,6 +110,15 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
     )
     assert (loaded.reload_interval, loaded.topic_limit) == (5, 7)
     assert loaded.websub_hub == "https://hub.example.org/"
+    assert (loaded.future, loaded.tombstone_retention, loaded.author) == (
+        "publish",
+        3600,
+        "Env desk",
+    )
+    assert (loaded.icon, loaded.logo) == (environ["FEEDSERVICE_ICON"], environ["FEEDSERVICE_LOGO"])
+    assert (loaded.permalink, loaded.timezone) == ("/:year/:title/", "Europe/Oslo")
+    assert tuple(loaded.taxonomies) == ("series", "recipes")
+    assert loaded.topics == {"AI": {"title": "Artificial intelligence", "language": "en-GB"}}
     assert loaded.state_dir == tmp_path / "state"
     assert [spec.name for spec in loaded.feeds] == ["all", "ml"]
     assert (loaded.seeds_dir, loaded.config_file) == (tmp_path / "seeds", config)

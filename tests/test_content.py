@@ -179,7 +179,9 @@ def test_drafts_expiry_and_scheduled_pages(tmp_path: Path, seeds: Path) -> None:
     page(seeds, "posts/ends.md", f"---\ntitle: E\ndate: 2020-01-01\nexpiryDate: {later}\n---\n")
     served = site(tmp_path, seeds)
     assert set(items(served)) == {f"{BASE}/posts/live/", f"{BASE}/posts/ends/"}
-    assert len(served.loader.catalog.drafts) == 5
+    catalog = served.loader.catalog
+    assert catalog.drafts == {"_drafts/idea.md", "_posts/2020-01-01-off.md", "posts/draft.md"}
+    assert set(catalog.scheduled) == {"posts/soon.md"} and set(catalog.expired) == {"posts/gone.md"}
 
     def settled() -> bool:
         served.reload()
@@ -259,5 +261,5 @@ def test_everyday_cc_files_are_read_exactly_as_before(tmp_path: Path, seeds: Pat
     item = items(served)[fields["webUrl"]]
     assert item["date_published"] == "2021-03-01T10:00:00Z"
     assert item["content_html"] == f"<p>{fields['excerpt']}</p>"
-    assert "date_modified" not in item
+    assert item["date_modified"] == item["date_published"]  # unedited: as it was published
     assert ("rel.md", "webUrl") in [(s, f) for s, f, _, fatal in findings(served) if fatal]

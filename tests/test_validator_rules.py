@@ -29,6 +29,8 @@ from sites import SITES, require_sites, site_config
 BASE = "http://feeds.test"
 HUB = "https://hub.example/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
+REALWORLD_GONE = "2015-02-17-meet-the-new-face-detection-algorithm-that-will-change-image-search.md"
 A = f"{{{ATOM_NS}}}"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 MEDIA = "{http://search.yahoo.com/mrss/}"
@@ -249,9 +251,16 @@ def served(
         language="en-GB",
         topic_limit=4,
         websub_hub=HUB,
+        icon="https://brand.example/icon.png",
+        logo="https://brand.example/logo.png",
+        author="Rules & <desk>",
+        topics={"C++": {"title": "C plus plus & <friends>", "icon": "https://brand.example/c.png"}},
         feeds=RULES_FEEDS,
     )
-    documents = fetch_all(make_site(seeds, config, tmp / "state").client, BASE, "samples")
+    site = make_site(seeds, config, tmp / "state")
+    (seeds / "realworld" / REALWORLD_GONE).unlink()  # tombstones in the feeds that held it
+    assert site.reload() is not None
+    documents = fetch_all(site.client, BASE, "samples")
     assert len(documents) > 50
     return documents
 
@@ -357,6 +366,36 @@ def test_InvalidLanguage(served: list[Served]) -> None:
         assert document.root.findtext("channel/language") == "en-GB"
     for document in of(served, "atom"):
         assert document.root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en-GB"
+
+
+def test_ImageTitleDoesntMatch_ImageLinkDoesntMatch_and_ImageUrlFormat(served) -> None:
+    """RSS `<image>` (the feed's logo) repeats the channel's title and link. (The samples'
+    config brands every feed; the sites' brands none.)"""
+    for document in of(served, "rss"):
+        channel = document.root.find("channel")
+        if channel.find("image") is None:
+            assert corpus(served) == "sites", document.url
+            continue
+        assert channel.findtext("image/title") == channel.findtext("title"), document.url
+        assert channel.findtext("image/link") == channel.findtext("link"), document.url
+        assert channel.findtext("image/url").rsplit(".", 1)[1] in {"jpg", "jpeg", "gif", "png"}
+
+
+def test_tombstones_are_RFC_6721_deleted_entries(served: list[Served]) -> None:
+    """`at:deleted-entry` with a canonical `ref` and an RFC 3339 `when`, in Atom only."""
+    found = 0
+    for document in served:
+        root = document.root
+        deleted = list(root.iter(f"{{{TOMBSTONES}}}deleted-entry"))
+        assert document.fmt == "atom" or not deleted, document.url
+        for entry in deleted:
+            found += 1
+            assert is_canonical(entry.get("ref")) and RFC3339.match(entry.get("when"))
+            assert entry.getparent() is root and entry.get("ref") not in [
+                item.findtext(f"{A}id") for item in entries(document)
+            ]
+    if corpus(served) == "samples":  # (a file of it was deleted; none of the sites')
+        assert found >= 2  # the deleted article's topic feed and `all`, at least
 
 
 # --- dates --------------------------------------------------------------------------------------

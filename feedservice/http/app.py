@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
+from werkzeug.exceptions import Gone, HTTPException, NotFound, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from feedservice.http import urls
@@ -80,7 +80,8 @@ def create_app(store: Store) -> Flask:
             raise NotFound()
         found = answer(source, route, request.method, request.headers)
         if found is None:
-            raise NotFound()
+            retired = route.view in {"feed", "page"} and store.retired(route.feed_key)
+            raise Gone() if retired and retired[1] else NotFound()  # its articles were deleted
         response = Response(status=found[0])
         response.headers.clear()  # exactly these headers: no default type on a 304
         response.headers.extend(found[1])
@@ -139,6 +140,8 @@ def health(source: Source) -> dict[str, Any]:
             "count": summary["errors"],
             "first": summary["first_errors"][:SHOWN_ERRORS],
         },
+        "scheduled": {"count": summary.get("scheduled", 0), "next": summary.get("next_scheduled")},
+        "config_warnings": summary.get("config_warnings", []),
         "config_error": summary.get("config_error"),
         "seeds_error": summary.get("seeds_error"),
         "pid": os.getpid(),

@@ -83,6 +83,7 @@ def everyday_article(front: FrontMatter, source: str, found: Findings) -> Articl
         "original_url": original_url,
         "amp_url": f.optional_url(data, "ampWebUrl", warn),
         "cdn_amp_url": f.optional_url(data, "cdnAmpWebUrl", warn),
+        "expires": field(lambda: f.optional_date(data, "expiryDate", fail)),
     }
     if found.fatal:
         return None

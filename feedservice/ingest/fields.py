@@ -110,6 +110,10 @@ def required_date(data: dict[str, Any], key: str, fail: Any) -> datetime:
         raise fail(key, str(error)) from None
 
 
+def optional_date(data: dict[str, Any], key: str, fail: Any) -> datetime | None:
+    return None if data.get(key) is None else required_date(data, key, fail)
+
+
 def optional_url(data: dict[str, Any], key: str, warn: Any) -> str | None:
     value = data.get(key)
     if value is None or value == "":

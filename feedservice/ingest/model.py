@@ -73,7 +73,7 @@ class Article:
     content_html: str = ""  # the body, rendered and sanitised, every URL absolute
     updated: datetime | None = None  # the front matter's last-modified time
     authors: tuple[Author, ...] = ()
-    recheck: datetime | None = None  # when `is_draft` changes by itself (a due date, expiry)
+    expires: datetime | None = None  # out of every feed from then (Hugo's expiryDate)
 
     @property
     def people(self) -> tuple[Author, ...]:

@@ -125,10 +125,6 @@ def site_article(
     for note in body.notes:
         warn("(body)", note)
     summary = field(lambda: _first_text(data, kind.summary, fail, warn))
-    moment = datetime.fromtimestamp(now, UTC)
-    draft = marked or place.in_drafts
-    expired = expires is not None and expires <= moment
-    pending = [when for when in (published, expires) if when is not None and when > moment]
     return Article(
         identity=canonical_identity(link),
         link=link,
@@ -136,13 +132,13 @@ def site_article(
         published=published,
         source=source,
         excerpt=summary or truncate(body.summary, f.MAX_EXCERPT_CHARS),
-        is_draft=draft or expired or published > moment,  # scheduled posts wait, as in both
+        is_draft=marked or place.in_drafts,  # (scheduled and expired: the catalog's rule)
         topics=topics,
         images=_image(data, kind, site, warn),
         content_html=body.html,
         updated=updated,
         authors=_authors(data, kind),
-        recheck=min(pending) if pending and not draft and not expired else None,
+        expires=expires,
     )
 
 

@@ -28,6 +28,7 @@ CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
     "opml": "text/x-opml; charset=utf-8",
 }
+MAX_TOMBSTONES = 500  # per feed document, newest first
 RENDERERS: dict[str, Callable[[FeedPage], bytes]] = {
     "rss": rss.render,
     "atom": atom.render,
@@ -60,17 +61,18 @@ def from_micros(micros: int) -> datetime:
 
 def feed_page(store: Store, generation: Generation, meta: dict[str, Any], number: int) -> FeedPage:
     """Page `number` of a feed as its renderers need it, read from the store."""
-    rows = store.page(f"{meta['kind']}/{meta['name']}", number, meta["limit"])
+    key = f"{meta['kind']}/{meta['name']}"
+    rows = store.page(key, number, meta["limit"])
     items = tuple(from_record_text(record, path) for record, _, path in rows)
-    newest = generation.summary.get("newest")
-    updated = items[0].published if items else (from_micros(newest) if newest else EPOCH)
-    changes = [
-        max(item.published.astimezone(UTC), from_micros(row[1]))
-        for item, row in zip(items, rows, strict=True)
-    ]
     now = datetime.fromtimestamp(generation.committed_at, UTC)
-    last_modified = min(max(changes, default=updated.astimezone(UTC)), now)
-    return FeedPage(meta, number, site_of(generation), items, updated, last_modified)
+    modified = tuple(min(from_micros(row[1]), now) for row in rows)
+    deleted = store.tombstones(key)[:MAX_TOMBSTONES] if number == 1 else []
+    tombstones = tuple((ref, from_micros(when)) for _, ref, when in deleted)
+    newest = generation.summary.get("newest")
+    changes = [*(item.published for item in items), *modified, *(t[1] for t in tombstones)]
+    updated = min(max(changes, default=from_micros(newest) if newest else EPOCH), now)
+    site = site_of(generation)
+    return FeedPage(meta, number, site, items, updated, updated, modified, tombstones)
 
 
 def render_feed_route(
@@ -78,6 +80,9 @@ def render_feed_route(
 ) -> Document | None:
     """A feed or a feed's HTML page; None if there is no such feed or page."""
     meta = store.feed(route.feed_key)
+    if meta is None:  # a feed whose last article was deleted answers empty for a while
+        retired = store.retired(route.feed_key)
+        meta = retired[0] if retired and not retired[1] else None
     if meta is None:
         return None
     page = feed_page(store, generation, meta, route.number) if route.number < 10**12 else None

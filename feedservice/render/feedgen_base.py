@@ -2,12 +2,13 @@
 
 feedgen 1.0.0 drops `rel`/`type`/`length` from Atom entry links and emits only
 the `self` atom:link in RSS, so paging, hub, related and enclosure links are
-added by `LinksExtension` on the lxml tree feedgen builds.
+added by `LinksExtension` on the lxml tree feedgen builds, and RFC 6721 deleted entries
+by `TombstonesExtension`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -17,6 +18,26 @@ from feedservice.ingest.article import Article
 from feedservice.render.page import GENERATOR, GENERATOR_URI, FeedPage
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
+
+
+class TombstonesExtension(BaseExtension):
+    """`<at:deleted-entry ref="..." when="..."/>` for each article deleted from the feed."""
+
+    def __init__(self) -> None:
+        self.deleted: tuple[tuple[str, datetime], ...] = ()
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"at": TOMBSTONES_NS}
+
+    def extend_atom(self, feed):  # type: ignore[no-untyped-def]
+        for ref, when in self.deleted:
+            xml_elem(f"{{{TOMBSTONES_NS}}}deleted-entry", feed, ref=ref, when=_date(when))
+        return feed
+
+
+def _date(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
 
 
 class LinksExtension(BaseExtension):
@@ -46,7 +67,6 @@ class EntryLinksExtension(BaseEntryExtension):
 
 def new_generator(page: FeedPage, fmt: str) -> FeedGenerator:
     """A FeedGenerator with the feed-level fields both formats carry."""
-    config = page.site
     generator = FeedGenerator()
     generator.register_extension(
         "fslinks", LinksExtension, EntryLinksExtension, atom=True, rss=True
@@ -55,7 +75,7 @@ def new_generator(page: FeedPage, fmt: str) -> FeedGenerator:
     generator.load_extension("dc", atom=False, rss=True)
     generator.title(page.title)
     generator.description(page.description)
-    generator.language(config.language)
+    generator.language(page.brand("language"))
     generator.generator(GENERATOR, page.generator_version, GENERATOR_URI)
     updated = page.updated.astimezone(UTC)
     generator.updated(updated)

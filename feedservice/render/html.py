@@ -7,6 +7,7 @@ and no inline style, so they work under the strict Content-Security-Policy.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +36,7 @@ _ENVIRONMENT.globals.update(
 
 def feed_page(page: FeedPage) -> bytes:
     html = _ENVIRONMENT.get_template("feed.html").render(
-        config=page.site, page=page, feed=page.feed, items=page.items
+        config=page.site, page=page, feed=page.feed, items=page.items, brand=page.brand
     )
     return html.encode("utf-8", "surrogatepass")
 
@@ -52,6 +53,7 @@ def index(site: Any, feeds: list[dict[str, Any]], articles: int) -> bytes:
     largest = sorted(topics, key=lambda feed: (-feed["count"], feed["name"]))[:INDEX_ROWS]
     html = _ENVIRONMENT.get_template("index.html").render(
         config=site,
+        brand=functools.partial(getattr, site),
         articles=articles,
         configured=configured[:INDEX_ROWS],
         configured_count=len(configured),
@@ -79,6 +81,7 @@ def feed_list(
         return None
     html = _ENVIRONMENT.get_template("list.html").render(
         config=site,
+        brand=functools.partial(getattr, site),
         kind=kind,
         feeds=chosen[(number - 1) * LIST_ROWS : number * LIST_ROWS],
         total=len(chosen),

@@ -24,20 +24,25 @@ def render(page: FeedPage) -> bytes:
         "home_page_url": page.html_url,
         "feed_url": page.url("json"),
         "description": page.description,
-        "language": config.language,
-        "authors": [{"name": config.title, "url": config.base_url + "/"}],
+        "language": page.brand("language"),
+        "authors": [{"name": page.brand("author") or config.title, "url": config.base_url + "/"}],
     }
+    if page.brand("icon"):
+        document["icon"] = document["favicon"] = page.brand("icon")
     next_url = page.paging("json").get("next")
     if next_url:
         document["next_url"] = next_url
     if config.websub_hub:
         document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
-    document["items"] = [_item(article, page.full) for article in page.items]
+    modified = page.modified or tuple(article.published for article in page.items)
+    document["items"] = [
+        _item(article, when, page.full) for article, when in zip(page.items, modified, strict=True)
+    ]
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))  # (C encoder)
     return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
-def _item(article: Any, full: bool) -> dict[str, Any]:
+def _item(article: Any, modified: datetime, full: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": article.identity,
         "url": article.link,
@@ -54,8 +59,7 @@ def _item(article: Any, full: bool) -> dict[str, Any]:
             {"url": article.images[0].url, "mime_type": image_type(article.images[0].url)}
         ]
     item["date_published"] = _date(article.published)
-    if article.updated is not None:
-        item["date_modified"] = _date(article.updated)
+    item["date_modified"] = _date(modified)
     if article.people:
         item["authors"] = [
             {"name": person.name, **({"url": person.url} if person.url else {})}

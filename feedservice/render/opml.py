@@ -21,6 +21,8 @@ def render_opml(
     title = "Topic feeds" if which == "topics" else "All feeds"
     etree.SubElement(head, "title").text = f"{site.title}: {title}"
     etree.SubElement(head, "dateModified").text = format_datetime(newest)
+    if site.author:
+        etree.SubElement(head, "ownerName").text = site.author
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
     groups = (

@@ -26,6 +26,12 @@ class FeedPage:
     items: tuple[Article, ...]
     updated: datetime  # the newest item's date; an empty page: the catalog's newest
     last_modified: datetime  # for HTTP: the newest publish or update time, never later than now
+    modified: tuple[datetime, ...] = ()  # each item's last change (Atom updated, date_modified)
+    tombstones: tuple[tuple[str, datetime], ...] = ()  # (identity, when) deleted: page 1 only
+
+    def brand(self, key: str) -> Any:
+        """The feed's own icon, logo, language or author, else the site's."""
+        return self.feed.get(key) or getattr(self.site, key)
 
     @property
     def kind(self) -> str:

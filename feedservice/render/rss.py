@@ -17,6 +17,9 @@ def render(page: FeedPage) -> bytes:
     generator.fslinks.links = links[1:]
     generator.link(href=page.html_url, rel="alternate")  # the last link() is the channel <link>
     generator.ttl(math.ceil(page.site.reload_interval / 60))  # RSS ttl is in minutes
+    image = page.brand("logo") or page.brand("icon")
+    if image:  # (its title and link are the channel's, as the validator wants)
+        generator.image(image, page.title, page.html_url)
     for article in page.items:
         entry = generator.add_entry(order="append")
         entry.title(article.title)

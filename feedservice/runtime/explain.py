@@ -2,10 +2,12 @@
 
 It loads the seeds and config as `serve` does (the same Loader, into a store in
 memory) and reads the answer off what the loader built, so it cannot disagree with
-what is served: published (with the feeds that carry it and the page), or not,
-because the file is a draft, a duplicate (naming the file that wins), a bad file
-(the problem, field and line), or not a seed file at all. Nothing shown comes from
-`secured`: titles come from the cleaned Article, problems are redacted when made.
+what is served: published (with the feeds that carry it and the page, and the rule
+that keeps it out of each other configured feed), or not, because the file is a
+draft, scheduled, expired, a duplicate (naming the file that wins), a bad file (the
+problem, field and line), or not a seed file at all. `--feed` asks about one feed.
+Nothing shown comes from `secured`: titles come from the cleaned Article, problems
+are redacted when made.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import bisect
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from feedservice.catalog import FEEDS, TOPICS, why_not
 from feedservice.http import urls
 from feedservice.ingest.article import parse_seed
 from feedservice.ingest.clean import canonical_identity, clean_url
@@ -27,6 +31,8 @@ from feedservice.runtime.loader import Loader
 
 PUBLISHED = "published"
 DRAFT = "draft"
+SCHEDULED = "scheduled"
+EXPIRED = "expired"
 DUPLICATE = "duplicate"
 BAD = "bad file"
 NOT_SEED = "not a seed file"
@@ -47,6 +53,8 @@ class Explanation:
     feeds: list[dict[str, Any]] = field(default_factory=list)
     winner: str | None = None
     problems: list[dict[str, Any]] = field(default_factory=list)
+    kept_out: list[dict[str, str]] = field(default_factory=list)  # configured feeds: the rule
+    feed: dict[str, Any] | None = None  # --feed: in it or not, and the rule that decides
 
     @property
     def published(self) -> bool:
@@ -163,13 +171,22 @@ def explain_source(loader: Loader, path: str) -> Explanation:
     if path in catalog.drafts:
         base.status, base.reason = DRAFT, "draft: the file says `published: false`"
         return base
+    if path in catalog.scheduled:
+        when = _iso(catalog.scheduled[path])
+        base.status, base.reason = SCHEDULED, f"scheduled for {when}: in no feed until then"
+        return base
+    if path in catalog.expired:
+        when = _iso(catalog.expired[path])
+        base.status, base.reason = EXPIRED, f"expired at {when} (expiryDate): in no feed since"
+        return base
     winner = catalog.duplicates.get(path)
     if winner is not None:
         base.status, base.winner = DUPLICATE, display_path(winner)
         winner = base.winner
         base.reason = f"duplicate: {winner} has the same link and is served instead"
         return base
-    position = catalog.articles.index(loader.entries[path])
+    entry = loader.entries[path]
+    position = catalog.articles.index(entry)
     base_url = loader.config.base_url
     for feed in catalog.feeds.values():
         found = bisect.bisect_left(feed.positions, position)  # (positions ascend)
@@ -187,6 +204,11 @@ def explain_source(loader: Loader, path: str) -> Explanation:
                     "url": url,
                 }
             )
+    held = {(feed["kind"], feed["name"]) for feed in base.feeds}
+    for spec in loader.config.feeds:
+        rule = why_not(spec, entry) if (FEEDS, spec.name) not in held else None
+        if rule is not None:
+            base.kept_out.append({"feed": f"{FEEDS}/{spec.name}", "rule": rule[0], "why": rule[1]})
     if row.carried:
         base.reason = f"published (last good version); the file now has: {_brief(fatal[0])}"
     elif base.feeds:
@@ -194,6 +216,33 @@ def explain_source(loader: Loader, path: str) -> Explanation:
     else:
         base.reason = "published, but no feed carries it (check the feeds' topics and filters)"
     return base
+
+
+def in_feed(loader: Loader, item: Explanation, name: str) -> dict[str, Any]:
+    """Whether the file is in one feed (`NAME`, `feeds/NAME` or `topics/SLUG`), and the one
+    rule that decides it. Raises ValueError for a feed that does not exist."""
+    key = name if "/" in name else f"{FEEDS}/{name}"
+    feed, found = loader.catalog.feeds.get(key), {"feed": key, "in_feed": False}
+    if feed is None and not key.startswith(f"{TOPICS}/"):
+        raise ValueError(f"no feed {key}; configured: {', '.join(loader.catalog.feeds)}")
+    page = next((f["page"] for f in item.feeds if f"{f['kind']}/{f['name']}" == key), None)
+    if page == 1:
+        return {**found, "in_feed": True, "rule": "in_feed", "why": "in it, on page 1"}
+    if page is not None:
+        limit = feed.limit if feed else 0
+        return {**found, "rule": "limit", "why": f"past its limit of {limit}: on page {page}"}
+    if not item.published:
+        return {**found, "rule": item.status, "why": item.reason}
+    rule = next((kept for kept in item.kept_out if kept["feed"] == key), None)
+    if rule is not None:
+        return {**found, "rule": rule["rule"], "why": rule["why"]}
+    topics = ", ".join(item.topics) or "none"
+    why = f"it is not tagged {key.split('/', 1)[1]} (its topics: {topics})"
+    return {**found, "rule": "topics", "why": why}
+
+
+def _iso(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1e6, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _problem(problem: Problem) -> dict[str, Any]:
@@ -227,6 +276,13 @@ def render_text(explanations: list[Explanation]) -> str:
             lines.append(f"{label}{feed['path']} (page {feed['page']})  {feed['url']}")
         if item.winner:
             lines.append(f"  winner:   {item.winner}")
+        for number, kept in enumerate(item.kept_out):
+            label = "  not in:   " if number == 0 else "            "
+            lines.append(f"{label}{kept['feed']}: {kept['why']} [{kept['rule']}]")
+        if item.feed is not None:
+            verdict = "in it" if item.feed["in_feed"] else "not in it"
+            why, rule = item.feed["why"], item.feed["rule"]
+            lines.append(f"  {item.feed['feed']}: {verdict}: {why} [{rule}]")
         for problem in item.problems:
             line = f" (line {problem['line']})" if problem["line"] else ""
             lines.append(f"  {problem['level']}: {problem['field']}: {problem['message']}{line}")

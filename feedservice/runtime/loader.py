@@ -15,21 +15,19 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import feedservice
 from feedservice import settings
-from feedservice.catalog import TOPICS, Catalog, build_catalog
+from feedservice.catalog import Catalog, build_catalog
 from feedservice.ingest.files import scan
 from feedservice.ingest.permalink import Site, site_of
 from feedservice.ingest.problem import Problem
-from feedservice.runtime.metrics import error_kind
-from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, ParseResult, parse_files
+from feedservice.runtime import tombstones
+from feedservice.runtime.parsing import CHUNK, POOL_THRESHOLD, parse_files
 from feedservice.runtime.processes import Pool
 from feedservice.runtime.publish import (
     DEFERRED,
@@ -42,17 +40,18 @@ from feedservice.runtime.seedfiles import (
     Seen,
     all_problems,
     entry_of_row,
+    log_problems,
     newest_change,
     next_row,
-    reschedule,
     seen_before,
 )
+from feedservice.runtime.summary import iso, reload_summary
 from feedservice.settings import ConfigError
 from feedservice.store.db import Store
 from feedservice.store.rows import FileRow, Generation
 
 log = logging.getLogger("feedservice.reload")
-SHOWN_ERRORS = 10
+config_log = logging.getLogger("feedservice.reload.config")  # (quiet with it in check)
 BIG_RELOAD_SECONDS = 0.25
 
 
@@ -101,7 +100,6 @@ class Loader:
         self.config: Any = self._read_config()  # raises ConfigError: fatal at start
         self.site: Site = site_of(self.config)  # what parsing depends on
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
-        self.rechecks = {path: row.recheck for path, row in self.files.items() if row.recheck}
         self.stamps = {path: row.stamp for path, row in self.files.items()}  # (as scan gives)
         self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
         self.entries = {p: entry_of_row(row) for p, row in self.files.items() if row.identity}
@@ -111,6 +109,7 @@ class Loader:
         self.scan_problems: list[Problem] = []
         self.status: dict[str, str | None] = {"config_error": None, "seeds_error": None}
         self.started = True  # the first reload always commits (see reload)
+        self.next_due: int | None = None  # µs: a scheduled article, expiry or tombstone's end
         self._check_versions()
 
     def _read_config(self) -> Any:
@@ -127,8 +126,8 @@ class Loader:
             return
         with self.store.transaction() as tx:
             if stored["seeds"] not in (None, versions["seeds"]):
-                tx.execute("DELETE FROM files")
-                tx.execute("DELETE FROM feeds")
+                for table in ("files", "feeds", "tombstones", "retired"):
+                    tx.execute(f"DELETE FROM {table}")
                 self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
                 self.stamps = {}
             elif (stored["parse"], stored["site"]) != (versions["parse"], versions["site"]):
@@ -145,7 +144,10 @@ class Loader:
     def reload(self) -> Reloaded | None:
         """Re-read config and seeds; commit a generation if anything changed."""
         with self._reloading:  # (the interval and a wake-up may fall due together)
-            return self._reload()
+            reloaded = self._reload()
+            if self.next_due is not None and self.wake is not None:
+                self.wake(self.next_due / 1e6)  # within a second of it, not at the next interval
+            return reloaded
 
     def _reload(self) -> Reloaded | None:
         started = time.monotonic()
@@ -173,11 +175,8 @@ class Loader:
             before = self.stamps.get
             changed = sorted(path for path, stamp in stamps.items() if before(path) != stamp)
             removed = [path for path in self.stamps if path not in stamps]
-        due = {p for p, at in self.rechecks.items() if at <= time.time() * 1e6 and p in stamps}
         if site_of(config) != self.site:  # links and dates depend on it: read every file
             changed = sorted(stamps)
-        elif due:  # a scheduled page fell due, or one expired
-            changed = sorted(due.union(changed))
         same = (
             not changed
             and not removed
@@ -185,6 +184,7 @@ class Loader:
             and status == self.status
             and scan_problems == self.scan_problems
             and not self.started  # the first reload commits: the config or code may be new
+            and not self._due(time.time())  # an article falls due or expires, a tombstone ends
         )
         if same:
             self.config_stamp = config_stamp
@@ -230,6 +230,7 @@ class Loader:
         started: float,
     ) -> Reloaded:
         now = time.time()
+        micros, due = int(now * 1_000_000), self._due(now)
         files, entries = dict(self.files), dict(self.entries)
         ids = dict(self.ids) if changed or removed else self.ids  # path -> the file's id
         next_id = max(self.ids.values(), default=0) + 1
@@ -258,16 +259,19 @@ class Loader:
                         entries.pop(row.path, None)
                     elif result.entry is not None:
                         entries[row.path] = entry_of_row(row)  # (its strings are the row's)
-                    _log_problems(result)
+                    log_problems(result)
                 tx.put_files(rows)
-            if changed or removed or config != self.config or self.catalog is None:
-                catalog = build_catalog(entries.values(), config)
+            if changed or removed or config != self.config or self.catalog is None or due:
+                catalog = build_catalog(entries.values(), config, micros)
             else:  # (only the status changed)
                 catalog = self.catalog
+            everything = due or config != self.config or self.catalog is None
+            paths = None if everything else changed + removed
+            next_due = tombstones.update(tx, self, catalog, config, paths, micros)
             edited = {path for path in changed if entries.get(path) != self.entries.get(path)}
             changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, ids, edited)
             problems = all_problems(files.values(), scan_problems, catalog)
-            summary = self._summary(catalog, problems, status, len(files), now)
+            summary = reload_summary(catalog, problems, status, len(files), now)
             generation = Generation(0, now, _site(config), summary)
             summary["newest_change"] = newest_change(catalog, files, now)
             fingerprints, rendered = self.fingerprints, 0
@@ -277,22 +281,25 @@ class Loader:
                 )
             committed = time.time()
             summary["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            summary["loaded_at"] = _iso(committed)
+            summary["loaded_at"] = iso(committed)
             summary["changes"] = changes
             if site_of(config) != self.site:
                 tx.set_meta("site", repr(site_of(config)))
             number = tx.commit_generation(committed, generation.site, summary)
         self.store.checkpoint()  # (readers already see the generation)
+        warned = self.catalog.config_warnings if self.catalog else ()
+        if catalog.config_warnings and catalog.config_warnings != warned:
+            found = "; ".join(f"{p.field}: {p.message}" for p in catalog.config_warnings)
+            config_log.warning("config: %s", found)
         self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
         self.ids, self.feed_states, self.site = ids, feed_states, site_of(config)
-        reschedule(self.rechecks, files, (*changed, *removed))
         if changed or removed:
             self.stamps = stamps = dict(self.stamps)
             stamps.update((files[path].path, files[path].stamp) for path in changed)
             for path in removed:
                 del stamps[path]
         self.status, self.scan_problems, self.fingerprints = status, scan_problems, fingerprints
-        self.started = False
+        self.started, self.next_due = False, next_due
         reloaded = Reloaded(
             number,
             *changes.values(),
@@ -322,33 +329,13 @@ class Loader:
                 logging.getLogger("feedservice").exception("reload listener failed")
         return reloaded
 
-    def _summary(
-        self,
-        catalog: Catalog,
-        problems: list[Problem],
-        status: dict[str, str | None],
-        files: int,
-        now: float,
-    ) -> dict[str, Any]:
-        errors = [problem for problem in problems if problem.fatal]
-        return {
-            "articles": len(catalog.articles),
-            "feeds": len(catalog.feeds),
-            "topics": sum(1 for feed in catalog.feeds.values() if feed.kind == TOPICS),
-            "files": files,
-            "drafts": len(catalog.drafts),
-            "errors": len(errors),
-            "warnings": len(problems) - len(errors),
-            "first_errors": [problem.describe() for problem in errors[:SHOWN_ERRORS]],
-            "error_kinds": dict(Counter(error_kind(problem.field) for problem in errors)),
-            "newest": -catalog.newest if catalog.newest is not None else None,
-            "loaded_at": _iso(now),
-            **status,
-        }
+    def _due(self, now: float) -> bool:
+        return self.next_due is not None and now * 1_000_000 >= self.next_due
 
     def problems(self) -> list[Problem]:
         """Every finding of the last reload, sorted: scan, file and catalog problems."""
-        catalog = self.catalog or build_catalog(self.entries.values(), self.config)
+        now = int(time.time() * 1e6)
+        catalog = self.catalog or build_catalog(self.entries.values(), self.config, now)
         return all_problems(self.files.values(), self.scan_problems, catalog)
 
 
@@ -368,25 +355,6 @@ def _file_stamp(path: Path | None) -> tuple[int, ...] | None:
     if info is None:
         return None
     return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _log_problems(result: ParseResult) -> None:
-    for problem in result.problems:
-        if problem.fatal:
-            log.warning(
-                "seed error: %s",
-                problem.describe(),
-                extra={
-                    "path": problem.source,
-                    "field": problem.field,
-                    "reason": problem.message,
-                    "line": problem.line,
-                },
-            )
 
 
 def _site(config: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ class ParseResult(NamedTuple):
     record: str | None  # the Article as a JSON record
     entry: Entry | None
     problems: tuple[Problem, ...]
-    recheck: int | None = None  # when to parse it again though it is unchanged (µs)
+    updated: int | None = None  # µs: the seed's own last change, if it says
 
 
 def parse_file(root: str, path: str, site: Site = DEFAULT_SITE) -> ParseResult:
@@ -40,8 +40,8 @@ def parse_file(root: str, path: str, site: Site = DEFAULT_SITE) -> ParseResult:
         return ParseResult(path, stamp, None, None, problems)
     text = record_text(article)
     entry = entry_of(article, revision(text), path)
-    recheck = utc_micros(article.recheck) if article.recheck is not None else None
-    return ParseResult(path, stamp, text, entry, problems, recheck)
+    own = utc_micros(article.updated) if article.updated else None
+    return ParseResult(path, stamp, text, entry, problems, own)
 
 
 def parse_chunk(root: str, paths: list[str], site: Site) -> list[ParseResult]:

@@ -128,8 +128,14 @@ def render_documents(
     Returns the new fingerprints and how many feeds were rendered."""
     wanted: dict[str, str] = {}
     stale_feeds = []
+    deleted: dict[str, list[tuple[str, int]]] = {}  # page 1 carries the feed's tombstones
+    for key, ref, when in store.tombstones():
+        deleted.setdefault(key, []).append((ref, when))
     for feed in catalog.feeds.values():
         fingerprint = feed.fingerprint(1, generation.site, catalog.newest)
+        if feed.key in deleted:
+            text = f"{fingerprint}{deleted[feed.key]}".encode("utf-8", "surrogatepass")
+            fingerprint = hashlib.blake2b(text).hexdigest()[:32]
         routes = [urls.Route("feed", feed.kind, feed.name, fmt) for fmt in urls.FORMATS]
         routes.append(urls.Route("page", feed.kind, feed.name))
         known = (fingerprint, DEFERRED + fingerprint)

@@ -42,9 +42,13 @@ def start(loader: Loader) -> BackgroundScheduler:
             scheduler.reschedule_job(JOB_ID, trigger="interval", seconds=seconds)
 
     def wake(at: float) -> None:
-        # One extra reload at a given time (a config file settling; an article falling due).
+        # One extra reload at a given time (a config file settling; an article falling due),
+        # unless one is due sooner: the reload it runs asks again for what it still awaits.
         when = datetime.fromtimestamp(at, UTC)
-        scheduler.add_job(loader.reload, "date", run_date=when, id=WAKE_ID, replace_existing=True)
+        sooner = getattr(scheduler.get_job(WAKE_ID), "next_run_time", None)
+        if sooner is None or when < sooner or sooner <= datetime.now(UTC):  # (or running)
+            scheduler.add_job(loader.reload, "date", run_date=when, id=WAKE_ID,
+                              replace_existing=True, misfire_grace_time=None)  # fmt: skip
 
     def render_soon(_: Reloaded | None = None) -> None:
         # Pages a reload left: rendered in short steps, each followed by a pause as long,
@@ -60,6 +64,8 @@ def start(loader: Loader) -> BackgroundScheduler:
     loader.listeners.append(render_soon)
     loader.wake = wake
     render_soon()  # (what the first load left)
+    if loader.next_due is not None:  # (the first reload ran before there was a schedule)
+        wake(loader.next_due / 1e6)
     scheduler.start()
     log.debug("reloading %s every %d s", loader.seeds, interval)
     return scheduler

@@ -5,11 +5,12 @@ when a good file turns bad (often a half-written save), its last good one, `carr
 until the file is fixed or deleted. Each article's `updated` time is when the store
 first saw its published content: its publish time when the store first meets it, the
 reload's time after an edit, and unchanged by a rename or an edit that changes nothing
-published (a comment, `secured`).
+published (a comment, `secured`); a seed that gives its own (`Article.updated`) wins.
 """
 
 from __future__ import annotations
 
+import logging
 import operator
 import sys
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from feedservice.ingest.problem import Problem
 from feedservice.runtime.parsing import ParseResult
 from feedservice.store.rows import FileRow
 
+log = logging.getLogger("feedservice.reload")
 Seen = dict[tuple[str, str], int]  # (identity, revision) -> its updated time, in µs
 
 
@@ -31,6 +33,7 @@ def entry_of_row(row: FileRow) -> Entry:
         row.quality,
         row.draft,
         row.revision or "",
+        row.expires,
     )
 
 
@@ -55,9 +58,11 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     entry = result.entry
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
-            return old._replace(stamp=stamp, problems=problems, carried=True, recheck=None)
+            return old._replace(stamp=stamp, problems=problems, carried=True)
         return FileRow(path, stamp, problems, False, None, None, (), None, False, None, None)
-    if old is not None and old.revision == entry.revision and old.updated is not None:
+    if result.updated is not None:
+        updated = result.updated  # the seed says when it last changed
+    elif old is not None and old.revision == entry.revision and old.updated is not None:
         updated = old.updated  # the same published content: not an update
     elif (entry.identity, entry.revision) in seen:
         updated = seen[(entry.identity, entry.revision)]  # moved, renamed or duplicated
@@ -77,18 +82,8 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.draft,
         entry.revision,
         updated,
-        result.recheck,
+        entry.expires,
     )
-
-
-def reschedule(rechecks: dict[str, int], files: dict[str, FileRow], paths: Iterable[str]) -> None:
-    """Note when each of `paths` is to be read again though unchanged (its page falls due
-    or expires then), or that it never is."""
-    for path in paths:
-        rechecks.pop(path, None)
-        row = files.get(path)
-        if row is not None and row.recheck is not None:
-            rechecks[path] = row.recheck
 
 
 def all_problems(rows: Iterable[FileRow], scan: list[Problem], catalog: Catalog) -> list[Problem]:
@@ -117,3 +112,18 @@ def newest_change(catalog: Catalog, files: dict[str, FileRow], now: float) -> in
 
 _SOURCE = operator.attrgetter("source")
 _UPDATED = operator.attrgetter("updated")
+
+
+def log_problems(result: ParseResult) -> None:
+    for problem in result.problems:
+        if problem.fatal:
+            log.warning(
+                "seed error: %s",
+                problem.describe(),
+                extra={
+                    "path": problem.source,
+                    "field": problem.field,
+                    "reason": problem.message,
+                    "line": problem.line,
+                },
+            )

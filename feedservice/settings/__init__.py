@@ -15,40 +15,21 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from feedservice.settings import values as v
 from feedservice.settings.files import MAX_CONFIG_BYTES, load_yaml, read_config_file
-from feedservice.settings.values import ALL_TOPICS, ConfigError
+from feedservice.settings.newsroom import (
+    BRAND_FEED_SETTINGS,
+    BRAND_KEYS,
+    NEWSROOM_SETTINGS,
+    rules_description,
+)
+from feedservice.settings.values import ALL_TOPICS, ENV_PREFIX, ConfigError, Setting
 
-ENV_PREFIX = "FEEDSERVICE_"
 MAX_LIMIT = 1000
 MAX_ENV_CHARS = 65536
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting. `scope` is "site" (config file, environment and, with `option`, the
-    command line) or "command" (environment and command line only)."""
-
-    name: str
-    default: Any
-    parse: Any  # (value, key) -> the setting's value; raises ConfigError
-    doc: str
-    example: str = ""
-    scope: str = "site"
-    option: bool = False
-    short_flag: str = ""  # the option's name when it is not the setting's
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-    @property
-    def flag(self) -> str:
-        return self.short_flag or "--" + self.name.replace("_", "-")
 
 
 def _default_state_dir() -> str:
@@ -61,7 +42,12 @@ FEED_SETTINGS = (
     Setting("name", None, v.feed_name, "The feed's URL name, unique.", "ml"),
     Setting("title", None, v.text, "The feed's title.", "Machine learning"),
     Setting(
-        "description", None, v.optional_text, "The description (default: the title).", "ML news"
+        "description",
+        None,
+        v.optional_text,
+        "The description (default: its rules in words, e.g. `Articles tagged AI or Robotics, "
+        "newest first`).",
+        "ML news",
     ),
     Setting(
         "topics",
@@ -90,6 +76,7 @@ FEED_SETTINGS = (
         "`content`, JSON Feed `content_html`) beside the summary; `summary`: the summary only.",
         "summary",
     ),
+    *BRAND_FEED_SETTINGS,
 )
 FeedSpec = dataclasses.make_dataclass(
     "FeedSpec",
@@ -129,7 +116,7 @@ def _feeds(value: Any, key: str) -> tuple[Any, ...]:
             raise ConfigError(f"{where}.title", "is required")
         if values["name"] in specs:
             raise ConfigError(f"{where}.name", f"duplicate feed name {values['name']!r}")
-        values["description"] = values["description"] or values["title"]
+        values["description"] = values["description"] or rules_description(values)
         specs[values["name"]] = FeedSpec(**values)
     return tuple(specs.values())
 
@@ -204,6 +191,7 @@ SETTINGS = (
         "/var/lib/feedservice",
         option=True,
     ),
+    *NEWSROOM_SETTINGS,
     Setting("feeds", (), _feeds, "Configured feeds (the keys below).", "see below"),
     Setting(
         "seeds_dir",
@@ -309,16 +297,18 @@ def config_source(options: Mapping[str, Any], environ: Mapping[str, str]) -> tup
 
 def env_value(setting: Setting, text: str) -> Any:
     """The YAML-level value of an environment variable's text."""
-    if setting.name != "feeds":
+    if setting.name not in ("feeds", "topics"):
         return text or None
     if len(text) > MAX_ENV_CHARS:
-        raise ConfigError(f"feeds ({setting.env})", f"longer than {MAX_ENV_CHARS} characters")
+        raise ConfigError(
+            f"{setting.name} ({setting.env})", f"longer than {MAX_ENV_CHARS} characters"
+        )
     if not text.strip():
         return []
     try:
         return load_yaml(text, setting.env)
     except ConfigError as error:
-        raise ConfigError(f"feeds ({setting.env})", error.message) from None
+        raise ConfigError(f"{setting.name} ({setting.env})", error.message) from None
 
 
 def resolve(
@@ -377,7 +367,9 @@ from feedservice.settings.docs import (  # noqa: E402  (they read the tables abo
 
 __all__ = [
     "ALL_TOPICS",
+    "BRAND_KEYS",
     "DEFAULT_ALL_FEED",
+    "ENV_PREFIX",
     "FEED_SETTINGS",
     "MAX_CONFIG_BYTES",
     "SETTINGS",

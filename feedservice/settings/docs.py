@@ -4,6 +4,7 @@ and the tables of docs/configuration.md."""
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ def default_config_text() -> str:
         if setting.name == "feeds":
             continue
         value = yaml.safe_dump({setting.name: setting.default}, default_flow_style=False)
-        lines += ["", f"# {setting.doc}", value.rstrip("\n")]
+        doc = textwrap.wrap(setting.doc, 92, initial_indent="# ", subsequent_indent="# ",
+                            break_on_hyphens=False)  # fmt: skip
+        lines += ["", *doc, value.rstrip("\n")]
     lines += ["", "# Configured feeds; unless one is named 'all', an 'all' feed is added."]
     lines += [
         f"#  {'-' if i == 0 else ' '} {s.name}: {s.example or '...'}  # {s.doc}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from feedservice.ingest.permalink import STYLES, unknown_tokens
 
 ALL_TOPICS = "*"
+ENV_PREFIX = "FEEDSERVICE_"
 _FEED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
@@ -25,6 +27,29 @@ class ConfigError(Exception):
     def __init__(self, key: str, message: str, path: str | None = None) -> None:
         self.key, self.message, self.path = key, message, path
         super().__init__(f"{path}: {key}: {message}" if path else f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. `scope` is "site" (config file, environment and, with `option`, the
+    command line) or "command" (environment and command line only)."""
+
+    name: str
+    default: Any
+    parse: Any  # (value, key) -> the setting's value; raises ConfigError
+    doc: str
+    example: str = ""
+    scope: str = "site"
+    option: bool = False
+    short_flag: str = ""  # the option's name when it is not the setting's
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return self.short_flag or "--" + self.name.replace("_", "-")
 
 
 def text(value: Any, key: str) -> str:
@@ -42,7 +67,9 @@ def optional_text(value: Any, key: str) -> str | None:
 def url(value: Any, key: str) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(key, f"must be an absolute http(s) URL, got {value!r}")
+        raise ConfigError(key, f"must be an absolute http(s) URL, got {str(value)[:200]!r}")
+    if len(value) > 2048:
+        raise ConfigError(key, "must be at most 2048 characters")
     return value
 
 

@@ -14,6 +14,8 @@ Tables:
   this machine's byte order (a page of a feed reads just its slice).
 - `documents`: rendered responses (body, gzip body, ETag, Last-Modified) by URL key.
 - `generations`: one row per committed reload: time, duration, site settings, summary.
+- `tombstones` and `retired`: articles deleted from feeds, and feeds whose last article
+  was deleted, kept for `tombstone_retention` (runtime/tombstones.py).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generatio
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 DATABASE_NAME = "feedservice.sqlite3"
 READER_CACHE_KB = 1024
+TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -55,7 +58,7 @@ CREATE TABLE IF NOT EXISTS files (
     draft INTEGER,
     revision TEXT,
     updated INTEGER,
-    recheck INTEGER  -- when a due date or expiry changes the verdict (µs), if ever
+    expires INTEGER
 );
 CREATE TABLE IF NOT EXISTS feeds (
     key TEXT PRIMARY KEY,
@@ -76,6 +79,12 @@ CREATE TABLE IF NOT EXISTS generations (
     committed_at REAL NOT NULL,
     site TEXT NOT NULL,
     summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tombstones (
+    feed TEXT NOT NULL, ref TEXT NOT NULL, deleted INTEGER NOT NULL, PRIMARY KEY (feed, ref)
+);
+CREATE TABLE IF NOT EXISTS retired (
+    key TEXT PRIMARY KEY, meta TEXT NOT NULL, since INTEGER NOT NULL, gone INTEGER NOT NULL
 );
 """
 
@@ -177,8 +186,8 @@ class Store:
         """A store written by another schema version is made anew (the next reload parses
         every file again); its documents could not be trusted to match this code."""
         with self.transaction() as tx:
-            for table in ("files", "feeds", "documents", "generations", "meta"):
-                tx.execute(f"DROP TABLE {table}")
+            for table in TABLES:
+                tx.execute(f"DROP TABLE IF EXISTS {table}")
         self.writer.executescript(SCHEMA)  # (a crash before the next line resets again)
         self.writer.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
@@ -273,6 +282,19 @@ class Store:
             }
         return [by_id[file] for file in ids]
 
+    def tombstones(self, feed: str | None = None) -> list[tuple[str, str, int]]:
+        """(feed, identity, deleted µs) of the articles deleted from one feed, or from any,
+        newest first."""
+        where, args = ("WHERE feed = ?", (feed,)) if feed else ("", ())
+        query = f"SELECT feed, ref, deleted FROM tombstones {where} ORDER BY feed, deleted DESC"
+        return self.reader().execute(query + ", ref", args).fetchall()
+
+    def retired(self, feed: str) -> tuple[dict[str, Any], bool] | None:
+        """A feed whose last article was deleted: its settings, and whether it is gone."""
+        query = "SELECT meta, gone FROM retired WHERE key = ?"
+        row = self.reader().execute(query, (feed,)).fetchone()
+        return (json.loads(row[0]), bool(row[1])) if row else None
+
     def feed_rows(self) -> list[tuple[str, str, bytes]]:
         """Every feed's key, settings (JSON) and packed members, as written."""
         return self.reader().execute("SELECT key, meta, members FROM feeds").fetchall()
@@ -291,7 +313,7 @@ class Store:
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
             "SELECT path, stamp, problems, carried, identity, sort, topics,"
-            " quality, draft, revision, updated, recheck FROM files"
+            " quality, draft, revision, updated, expires FROM files"
         )
         return [_file_row(*row) for row in rows]
 
@@ -343,7 +365,7 @@ def _file_row(
 ) -> FileRow:
     found = tuple(json.loads(problems)) if problems else ()
     names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
-    quality, draft, revision, updated, recheck = rest
+    quality, draft, revision, updated, expires = rest
     return FileRow(
         sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
         stamp,
@@ -356,5 +378,5 @@ def _file_row(
         bool(draft),
         revision,
         updated,
-        recheck,
+        expires,
     )

@@ -42,4 +42,4 @@ class FileRow(NamedTuple):
     draft: bool
     revision: str | None
     updated: int | None
-    recheck: int | None = None  # µs: when its article turns published or draft by itself
+    expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)

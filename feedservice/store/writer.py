@@ -29,13 +29,13 @@ class Writer:
         stored one (the last good version of a file that turned bad)."""
         self.executemany(
             "INSERT INTO files (id, path, stamp, problems, carried, record, identity, sort,"
-            " topics, quality, draft, revision, updated, recheck)"
+            " topics, quality, draft, revision, updated, expires)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
             " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
             " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
-            " updated=excluded.updated, recheck=excluded.recheck",
+            " updated=excluded.updated, expires=excluded.expires",
             [
                 (
                     file_id,
@@ -51,7 +51,7 @@ class Writer:
                     int(row.draft),
                     row.revision,
                     row.updated,
-                    row.recheck,
+                    row.expires,
                 )
                 for row, record, file_id in rows
             ],
