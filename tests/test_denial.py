@@ -190,6 +190,49 @@ def test_a_new_client_is_answered_while_2000_idle_and_trickling_connections_are_
         assert_new_client_answered(server.port, flood)
 
 
+def test_every_serving_process_can_hold_its_backpressure_in_connections(
+    seeds: Path, tmp_path: Path, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    """Started under a soft limit of 256 open files (shells and containers often give
+    1024), the serving processes still may open BACKPRESSURE connections and more: granian
+    raises their soft limit to the hard one. (If it ever stops, the service must.)"""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = BACKPRESSURE + 1024  # connections, and the database and log files
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {wanted}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # (the server inherits it)
+    try:
+        server = live_server_factory(seeds, small_site(seeds, tmp_path), workers=2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    serving = [
+        pid
+        for pid in process_group(server.process.pid)
+        if b"serve" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    ]
+    assert len(serving) == 3, serving  # the parent and two workers
+    for pid in serving:
+        assert open_files_limit(pid) >= wanted, pid
+
+
+def process_group(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+                    found.append(int(entry))
+    return found
+
+
+def open_files_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError(f"no open files limit for {pid}")
+
+
 def test_idle_and_trickling_connections_are_closed_after_the_header_timeout(
     seeds: Path, tmp_path: Path, live_server_factory: Callable[..., LiveServer]
 ) -> None:

@@ -400,22 +400,6 @@ def test_an_access_log_can_be_switched_on_in_the_log_format(
     assert logged()[0]["logger"] == "granian.access"
 
 
-def test_the_systemd_unit_verifies() -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed (Debian's systemd package)")
-    unit = REPO / "deploy" / "feedservice.service"
-    result = subprocess.run(
-        [analyze, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
-    )
-    problems = [
-        line
-        for line in (result.stdout + result.stderr).splitlines()
-        if "feedservice.service" in line and "Command /opt/feedservice" not in line
-    ]
-    assert problems == [], problems
-
-
 def test_the_readme_quickstart_makes_a_virtual_environment() -> None:
     text = (REPO / "README.md").read_text()
     quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
