@@ -1,7 +1,8 @@
 """Articles + config → feeds. Pure: the same entries and config always give the same catalog.
 
-The catalog works on `Entry`s, the few fields of an article that decide which feeds
-hold it and where (the full article stays in the store until a page is rendered).
+The catalog works on `Listed` articles (an Entry, or the store's row of a file): the few
+fields of an article that decide which feeds hold it and where (the full article stays in
+the store until a page is rendered).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from feedservice.ingest.clean import slugify, utc_micros
 from feedservice.ingest.problem import Problem, display_path
@@ -24,8 +25,31 @@ TOPICS = "topics"
 FEEDS = "feeds"
 
 
+class Listed(Protocol):
+    """What the catalog needs of one article: an `Entry`, or the store's row of its file."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def sort(self) -> int: ...
+    @property
+    def topics(self) -> tuple[str, ...]: ...
+    @property
+    def quality(self) -> int | None: ...
+    @property
+    def draft(self) -> bool: ...
+    @property
+    def revision(self) -> str: ...
+    @property
+    def expires(self) -> int | None: ...
+    @property
+    def order(self) -> tuple[int, str]: ...
+
+
 class Entry(NamedTuple):
-    """What the catalog needs of one article (a tuple: cheap to send between processes)."""
+    """What the catalog needs of one article, as parsing sends it between processes."""
 
     source: str  # the seed file, relative to the seed directory
     identity: str
@@ -57,7 +81,7 @@ class Feed:
     title: str
     description: str
     limit: int
-    articles: tuple[Entry, ...]  # the catalog's, newest first (every feed shares them)
+    articles: tuple[Listed, ...]  # the catalog's, newest first (every feed shares them)
     positions: Sequence[int]  # ascending: the feed's articles, newest first
     content: str = "full"  # or "summary": whether items carry their full content
     brand: Mapping[str, str] = field(default_factory=dict)  # icon, logo, language, author
@@ -67,14 +91,14 @@ class Feed:
         return f"{self.kind}/{self.name}"
 
     @property
-    def entries(self) -> tuple[Entry, ...]:
+    def entries(self) -> tuple[Listed, ...]:
         return tuple(map(self.articles.__getitem__, self.positions))
 
     @property
     def page_count(self) -> int:
         return max(1, math.ceil(len(self.positions) / self.limit))
 
-    def page(self, number: int) -> tuple[Entry, ...]:
+    def page(self, number: int) -> tuple[Listed, ...]:
         start = (number - 1) * self.limit
         return tuple(map(self.articles.__getitem__, self.positions[start : start + self.limit]))
 
@@ -106,7 +130,7 @@ class Feed:
 
 @dataclass(frozen=True)
 class Catalog:
-    articles: tuple[Entry, ...]  # published, de-duplicated, newest first
+    articles: tuple[Listed, ...]  # published, de-duplicated, newest first
     feeds: Mapping[str, Feed]  # by key: `topics/ai`, `feeds/all`
     duplicates: Mapping[str, str] = field(default_factory=dict)  # loser source → winner
     drafts: frozenset[str] = frozenset()
@@ -130,15 +154,15 @@ class Catalog:
         return self.articles[0].sort if self.articles else None
 
 
-def build_catalog(entries: Iterable[Entry], config: Any, now: int | None = None) -> Catalog:
+def build_catalog(entries: Iterable[Listed], config: Any, now: int | None = None) -> Catalog:
     """Published, de-duplicated articles, newest first, with every feed they imply. `now`
     (µs) holds back articles due later and takes out expired ones; None: no clock."""
     entries = list(entries)
     drafts = {entry.source for entry in entries if entry.draft}
     hold = config.future == "schedule"
-    winner_of: dict[str, Entry] = {}
-    losers: list[Entry] = []
-    scheduled: list[Entry] = []
+    winner_of: dict[str, Listed] = {}
+    losers: list[Listed] = []
+    scheduled: list[Listed] = []
     expired: dict[str, int] = {}
     expiries: list[int] = []
     for entry in entries:
@@ -202,7 +226,7 @@ def _unmatched(config: Any, known: set[str]) -> tuple[Problem, ...]:
     )  # fmt: skip
 
 
-def why_not(spec: Any, entry: Entry) -> tuple[str, str] | None:
+def why_not(spec: Any, entry: Listed) -> tuple[str, str] | None:
     """Which of a configured feed's rules keeps this published article out, and why in
     words; None if none does."""
     return _topic_rule(spec, entry.topics) or _quality_rule(spec, entry.quality)
@@ -230,7 +254,7 @@ class _Index:
     quality: a configured feed is then a few set operations done in C, so thousands of
     feeds over tens of thousands of articles build in well under a second."""
 
-    def __init__(self, articles: tuple[Entry, ...], positions: dict[str, list[int]]) -> None:
+    def __init__(self, articles: tuple[Listed, ...], positions: dict[str, list[int]]) -> None:
         self.articles = articles
         self.positions = positions
         self.all_positions = range(len(articles))
@@ -276,7 +300,7 @@ def _configured_feed(spec: Any, index: _Index) -> Feed:
 
 
 def _topic_feeds(
-    articles: tuple[Entry, ...], config: Any
+    articles: tuple[Listed, ...], config: Any
 ) -> tuple[list[Feed], dict[str, list[int]]]:
     """A feed per topic slug, and each slug's article positions."""
     with_topics: dict[tuple[str, ...], list[int]] = defaultdict(list)  # topic lists repeat

@@ -185,7 +185,7 @@ def explain_source(loader: Loader, path: str) -> Explanation:
         winner = base.winner
         base.reason = f"duplicate: {winner} has the same link and is served instead"
         return base
-    entry = loader.entries[path]
+    entry = loader.files[path]
     position = catalog.articles.index(entry)
     base_url = loader.config.base_url
     for feed in catalog.feeds.values():

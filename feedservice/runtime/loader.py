@@ -39,10 +39,10 @@ from feedservice.runtime.publish import (
 from feedservice.runtime.seedfiles import (
     Seen,
     all_problems,
-    entry_of_row,
     log_problems,
     newest_change,
     next_row,
+    published_part,
     seen_before,
 )
 from feedservice.runtime.summary import iso, reload_summary
@@ -101,8 +101,7 @@ class Loader:
         self.site: Site = site_of(self.config)  # what parsing depends on
         self.files: dict[str, FileRow] = {row.path: row for row in store.files()}
         self.stamps = {path: row.stamp for path, row in self.files.items()}  # (as scan gives)
-        self.ids = store.file_ids()  # path -> the store's file id (feed members refer to it)
-        self.entries = {p: entry_of_row(row) for p, row in self.files.items() if row.identity}
+        self.next_id = max((row.id for row in self.files.values()), default=0) + 1
         self.fingerprints = store.fingerprints()
         self.feed_states = stored_feeds(store)
         self.catalog: Catalog | None = None
@@ -128,7 +127,7 @@ class Loader:
             if stored["seeds"] not in (None, versions["seeds"]):
                 for table in ("files", "feeds", "tombstones", "retired"):
                     tx.execute(f"DELETE FROM {table}")
-                self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
+                self.files, self.feed_states, self.next_id = {}, {}, 1
                 self.stamps = {}
             elif (stored["parse"], stored["site"]) != (versions["parse"], versions["site"]):
                 tx.execute("UPDATE files SET stamp = x''")  # every file is read again
@@ -231,9 +230,8 @@ class Loader:
     ) -> Reloaded:
         now = time.time()
         micros, due = int(now * 1_000_000), self._due(now)
-        files, entries = dict(self.files), dict(self.entries)
-        ids = dict(self.ids) if changed or removed else self.ids  # path -> the file's id
-        next_id = max(self.ids.values(), default=0) + 1
+        files = dict(self.files)
+        next_id = self.next_id  # (a new file's id is given here: no query for it)
         added = sum(1 for path in changed if path not in files)
         changes = {"added": added, "changed": len(changed) - added, "removed": len(removed)}
         seen: Seen | None = None  # what the store held: a renamed file keeps its updated time
@@ -241,8 +239,7 @@ class Loader:
         with self.store.transaction() as tx, Pool(workers) as pool:
             tx.delete_files(removed)
             for path in removed:
-                del files[path], ids[path]
-                entries.pop(path, None)
+                del files[path]
             for results in parse_files(self.seeds, changed, pool, site_of(config)):
                 if seen is None:  # (one chunk: only its identities are looked up)
                     identities = {r.entry.identity for r in results if r.entry is not None}
@@ -251,25 +248,22 @@ class Loader:
                 rows = []
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
-                    if row.path not in ids:  # (ids are given here: no query for them)
-                        ids[row.path], next_id = next_id, next_id + 1
-                    rows.append((row, None if row.carried else result.record, ids[row.path]))
+                    if not row.id:
+                        row, next_id = row._replace(id=next_id), next_id + 1
+                    rows.append((row, None if row.carried else result.record))
                     files[row.path] = row
-                    if row.identity is None:
-                        entries.pop(row.path, None)
-                    elif result.entry is not None:
-                        entries[row.path] = entry_of_row(row)  # (its strings are the row's)
                     log_problems(result)
                 tx.put_files(rows)
             if changed or removed or config != self.config or self.catalog is None or due:
-                catalog = build_catalog(entries.values(), config, micros)
+                catalog = build_catalog(_listed(files), config, micros)
             else:  # (only the status changed)
                 catalog = self.catalog
             everything = due or config != self.config or self.catalog is None
             paths = None if everything else changed + removed
             next_due = tombstones.update(tx, self, catalog, config, paths, micros)
-            edited = {path for path in changed if entries.get(path) != self.entries.get(path)}
-            changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, ids, edited)
+            old = self.files.get
+            edited = {p for p in changed if published_part(files[p]) != published_part(old(p))}
+            changed_feeds, feed_states = write_feeds(tx, self.feed_states, catalog, edited)
             problems = all_problems(files.values(), scan_problems, catalog)
             summary = reload_summary(catalog, problems, status, len(files), now)
             generation = Generation(0, now, _site(config), summary)
@@ -291,8 +285,8 @@ class Loader:
         if catalog.config_warnings and catalog.config_warnings != warned:
             found = "; ".join(f"{p.field}: {p.message}" for p in catalog.config_warnings)
             config_log.warning("config: %s", found)
-        self.files, self.entries, self.catalog, self.config = files, entries, catalog, config
-        self.ids, self.feed_states, self.site = ids, feed_states, site_of(config)
+        self.files, self.catalog, self.config = files, catalog, config
+        self.next_id, self.feed_states, self.site = next_id, feed_states, site_of(config)
         if changed or removed:
             self.stamps = stamps = dict(self.stamps)
             stamps.update((files[path].path, files[path].stamp) for path in changed)
@@ -329,14 +323,22 @@ class Loader:
                 logging.getLogger("feedservice").exception("reload listener failed")
         return reloaded
 
+    def listed(self) -> list[FileRow]:
+        """The rows that give an article: the catalog's entries."""
+        return _listed(self.files)
+
     def _due(self, now: float) -> bool:
         return self.next_due is not None and now * 1_000_000 >= self.next_due
 
     def problems(self) -> list[Problem]:
         """Every finding of the last reload, sorted: scan, file and catalog problems."""
         now = int(time.time() * 1e6)
-        catalog = self.catalog or build_catalog(self.entries.values(), self.config, now)
+        catalog = self.catalog or build_catalog(self.listed(), self.config, now)
         return all_problems(self.files.values(), self.scan_problems, catalog)
+
+
+def _listed(files: dict[str, FileRow]) -> list[FileRow]:
+    return [row for row in files.values() if row.identity is not None]
 
 
 def _give_back_memory() -> None:

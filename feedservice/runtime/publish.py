@@ -27,7 +27,7 @@ from feedservice.store.db import Store
 from feedservice.store.rows import Generation
 from feedservice.store.writer import Writer
 
-_SOURCE = operator.attrgetter("source")
+_FILE_ID = operator.attrgetter("id")
 RENDER_SECONDS = 0.25  # a reload's rendering; the rest is rendered after the commit
 DEFERRED = "~"  # marks a fingerprint whose document is not rendered yet
 LISTINGS = (
@@ -54,13 +54,12 @@ def write_feeds(
     tx: Writer,
     old: dict[str, FeedState],
     catalog: Catalog,
-    ids: dict[str, int],
     edited: set[str],
 ) -> tuple[list[str], dict[str, FeedState]]:
     """Write the settings and members of every feed that changed since `old` (what the
     store holds). Returns the keys of the feeds whose settings, members or items changed
     (`edited`: the files whose article changed), and the new states."""
-    file_at = list(map(ids.__getitem__, map(_SOURCE, catalog.articles)))  # by position
+    file_at = list(map(_FILE_ID, catalog.articles))  # by position (the loader's are FileRows)
     touched = [p for p, entry in enumerate(catalog.articles) if entry.source in edited]
     changed, states = [], {}
     for position, (key, feed) in enumerate(catalog.feeds.items()):

@@ -14,8 +14,9 @@ import logging
 import operator
 import sys
 from collections.abc import Iterable
+from typing import Any
 
-from feedservice.catalog import Catalog, Entry
+from feedservice.catalog import Catalog
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.parsing import ParseResult
 from feedservice.store.rows import FileRow
@@ -24,17 +25,11 @@ log = logging.getLogger("feedservice.reload")
 Seen = dict[tuple[str, str], int]  # (identity, revision) -> its updated time, in µs
 
 
-def entry_of_row(row: FileRow) -> Entry:
-    return Entry(
-        row.path,
-        row.identity or "",
-        row.sort or 0,
-        row.topics,
-        row.quality,
-        row.draft,
-        row.revision or "",
-        row.expires,
-    )
+def published_part(row: FileRow | None) -> tuple[Any, ...] | None:
+    """What of a file's row decides the feeds (a change of it re-renders them)."""
+    if row is None or row.identity is None:
+        return None
+    return (row.identity, row.sort, row.topics, row.quality, row.draft, row.revision, row.expires)
 
 
 def seen_before(rows: Iterable[FileRow], identities: set[str] | None = None) -> Seen:
@@ -59,7 +54,8 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
             return old._replace(stamp=stamp, problems=problems, carried=True)
-        return FileRow(path, stamp, problems, False, None, None, (), None, False, None, None)
+        nothing = (None, None, (), None, False, None, None, None)  # (no article)
+        return FileRow(path, stamp, problems, False, *nothing, old.id if old is not None else 0)
     if result.updated is not None:
         updated = result.updated  # the seed says when it last changed
     elif old is not None and old.revision == entry.revision and old.updated is not None:
@@ -83,6 +79,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.revision,
         updated,
         entry.expires,
+        old.id if old is not None else 0,
     )
 
 

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from feedservice.catalog import Catalog, Entry
+from feedservice.catalog import Catalog, Listed
 from feedservice.store.writer import Writer
 
 
@@ -31,12 +31,12 @@ def update(
     if paths is None:
         vanished = _published_before(loader) - catalog.identities
     else:  # (each catalog's identities are built once: here, then as the next one's `before`)
-        old = {loader.entries[path].identity for path in paths if path in loader.entries}
+        old = {row.identity for row in map(loader.files.get, paths) if row and row.identity}
         vanished = old - catalog.identities if old else set()
         vanished &= _published_before(loader) if vanished else set()
     if vanished:
-        entries = loader.entries.items()
-        gone = {loader.ids[path]: e.identity for path, e in entries if e.identity in vanished}
+        rows = loader.files.values()
+        gone = {row.id: row.identity for row in rows if row.identity in vanished}
         for key, blob in tx.execute("SELECT key, members FROM feeds").fetchall():
             members = array("q", blob)
             rows = [(key, identity, now) for file, identity in gone.items() if file in members]
@@ -72,9 +72,10 @@ def _published_before(loader: Any) -> frozenset[str]:
     if generation is None:
         return frozenset()
     then, hold = int(generation.committed_at * 1_000_000), loader.config.future == "schedule"
-    return frozenset(e.identity for e in loader.entries.values() if _live(e, then, hold))
+    listed = loader.listed()
+    return frozenset(row.identity for row in listed if _live(row, then, hold))
 
 
-def _live(entry: Entry, now: int, hold: bool) -> bool:
+def _live(entry: Listed, now: int, hold: bool) -> bool:
     expired = entry.expires is not None and entry.expires <= now
     return not (entry.draft or expired or (hold and -entry.sort > now))

@@ -313,13 +313,9 @@ class Store:
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
             "SELECT path, stamp, problems, carried, identity, sort, topics,"
-            " quality, draft, revision, updated, expires FROM files"
+            " quality, draft, revision, updated, expires, id FROM files"
         )
         return [_file_row(*row) for row in rows]
-
-    def file_ids(self) -> dict[str, int]:
-        rows = self.reader().execute("SELECT path, id FROM files")
-        return {sys.intern(os.fsdecode(path)): file for path, file in rows}
 
     # --- writing: the loader only ------------------------------------------------------
 
@@ -365,7 +361,7 @@ def _file_row(
 ) -> FileRow:
     found = tuple(json.loads(problems)) if problems else ()
     names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
-    quality, draft, revision, updated, expires = rest
+    quality, draft, revision, updated, expires, file_id = rest
     return FileRow(
         sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
         stamp,
@@ -379,4 +375,5 @@ def _file_row(
         revision,
         updated,
         expires,
+        file_id,
     )

@@ -43,3 +43,14 @@ class FileRow(NamedTuple):
     revision: str | None
     updated: int | None
     expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)
+    id: int = 0  # the store's id of the file (feed members refer to it); 0: not given yet
+
+    # A row with an identity is the catalog's entry for its article (catalog.Listed):
+    # the loader keeps one tuple per file, not a row and an entry.
+    @property
+    def source(self) -> str:
+        return self.path
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.sort or 0, self.identity or "")

@@ -23,10 +23,10 @@ class Writer:
     def set_meta(self, key: str, value: str) -> None:
         self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def put_files(self, rows: list[tuple[FileRow, str | None, int]]) -> None:
-        """Insert or update files by path, each with its article's record and its id (a
-        new file's is given; a known file keeps its own). A record of None keeps the
-        stored one (the last good version of a file that turned bad)."""
+    def put_files(self, rows: list[tuple[FileRow, str | None]]) -> None:
+        """Insert or update files by path, each with its article's record (the row carries
+        its id). A record of None keeps the stored one (the last good version of a file
+        that turned bad)."""
         self.executemany(
             "INSERT INTO files (id, path, stamp, problems, carried, record, identity, sort,"
             " topics, quality, draft, revision, updated, expires)"
@@ -38,7 +38,7 @@ class Writer:
             " updated=excluded.updated, expires=excluded.expires",
             [
                 (
-                    file_id,
+                    row.id,
                     os.fsencode(row.path),
                     row.stamp,
                     json.dumps(row.problems, ensure_ascii=False) if row.problems else None,
@@ -53,7 +53,7 @@ class Writer:
                     row.updated,
                     row.expires,
                 )
-                for row, record, file_id in rows
+                for row, record in rows
             ],
         )
 
