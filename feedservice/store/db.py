@@ -40,7 +40,7 @@ from feedservice.store.writer import Writer
 log = logging.getLogger("feedservice")
 SCHEMA_VERSION = "5"
 DATABASE_NAME = "feedservice.sqlite3"
-READER_CACHE_KB = 1024
+READER_CACHE_KB = 256
 TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
