@@ -74,11 +74,13 @@ def create_app(store: Store) -> Flask:
     def grammar(path: str) -> Response:
         try:
             route = urls.parse("/" + path, request.query_string.decode("latin-1"))
+            found = route and answer(source, route, request.method, request.headers)
         except urls.BadRequest as error:
             return _short(400, str(error))
+        except urls.Moved as moved:
+            return _moved(source, moved.path)
         if route is None:
             raise NotFound()
-        found = answer(source, route, request.method, request.headers)
         if found is None:
             retired = route.view in {"feed", "page"} and store.retired(route.feed_key)
             raise Gone() if retired and retired[1] else NotFound()  # its articles were deleted
@@ -115,6 +117,16 @@ def create_app(store: Store) -> Flask:
 
     app.wsgi_app = FastPath(source, app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _moved(source: Source, path: str) -> Response:
+    """301 to the canonical URL, on `base_url` (never on the request's Host header)."""
+    generation = source.generation()
+    base = generation.site["base_url"] if generation is not None else ""
+    response = _short(301, f"moved to {base + path}")
+    response.headers["Location"] = base + path
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def _short(code: int, message: str = "") -> Response:
@@ -181,7 +193,7 @@ class FastPath:
             try:
                 route = urls.parse(path, query)
                 found = route and answer(self.source, route, method, _EnvironHeaders(environ))
-            except (HTTPException, urls.BadRequest):
+            except (HTTPException, urls.BadRequest, urls.Moved):
                 found = None
             if (
                 found

@@ -34,6 +34,7 @@ def entry_of_row(row: FileRow) -> Entry:
         row.draft,
         row.revision or "",
         row.expires,
+        row.provider,
     )
 
 
@@ -83,6 +84,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.revision,
         updated,
         entry.expires,
+        entry.provider,
     )
 
 

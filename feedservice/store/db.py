@@ -38,7 +38,7 @@ from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generatio
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "7"
 DATABASE_NAME = "feedservice.sqlite3"
 READER_CACHE_KB = 1024
 TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired")
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS files (
     draft INTEGER,
     revision TEXT,
     updated INTEGER,
-    expires INTEGER
+    expires INTEGER,
+    provider TEXT  -- `<domain> <name>`: the provider feed it is in
 );
 CREATE TABLE IF NOT EXISTS feeds (
     key TEXT PRIMARY KEY,
@@ -272,15 +273,26 @@ class Store:
             query = "SELECT substr(members, ?, ?) FROM feeds WHERE key = ?"
             row = connection.execute(query, ((number - 1) * limit * 8 + 1, limit * 8, feed))
             found = row.fetchone()
-            ids = array("q", found[0] or b"" if found else b"").tolist()
-            marks = ",".join("?" * len(ids))
-            rows = connection.execute(
-                f"SELECT id, record, updated, path FROM files WHERE id IN ({marks})", ids
-            )
-            by_id = {
-                file: (record, updated, os.fsdecode(path)) for file, record, updated, path in rows
-            }
+            return self.items(array("q", found[0] or b"" if found else b"").tolist())
+
+    def items(self, ids: list[int]) -> list[tuple[str, int, str]]:
+        """The (record, updated, path) of these files, in this order."""
+        marks = ",".join("?" * len(ids))
+        rows = self.reader().execute(
+            f"SELECT id, record, updated, path FROM files WHERE id IN ({marks})", ids
+        )
+        by_id = {file: (record, updated, os.fsdecode(path)) for file, record, updated, path in rows}
         return [by_id[file] for file in ids]
+
+    def member_ids(self, feed: str) -> array[int]:
+        """One feed's member file ids, in feed order (empty if there is no such feed)."""
+        row = self.reader().execute("SELECT members FROM feeds WHERE key = ?", (feed,)).fetchone()
+        return array("q", row[0] if row else b"")
+
+    def facets(self) -> list[tuple[int, int, int | None]]:
+        """(id, sort, quality) of every file that gives an article: what filters read."""
+        query = "SELECT id, sort, quality FROM files WHERE identity IS NOT NULL"
+        return self.reader().execute(query).fetchall()
 
     def tombstones(self, feed: str | None = None) -> list[tuple[str, str, int]]:
         """(feed, identity, deleted µs) of the articles deleted from one feed, or from any,
@@ -313,7 +325,7 @@ class Store:
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
             "SELECT path, stamp, problems, carried, identity, sort, topics,"
-            " quality, draft, revision, updated, expires FROM files"
+            " quality, draft, revision, updated, expires, provider FROM files"
         )
         return [_file_row(*row) for row in rows]
 
@@ -365,7 +377,7 @@ def _file_row(
 ) -> FileRow:
     found = tuple(json.loads(problems)) if problems else ()
     names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
-    quality, draft, revision, updated, expires = rest
+    quality, draft, revision, updated, expires, provider = rest
     return FileRow(
         sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
         stamp,
@@ -379,4 +391,5 @@ def _file_row(
         revision,
         updated,
         expires,
+        provider,
     )

@@ -43,3 +43,4 @@ class FileRow(NamedTuple):
     revision: str | None
     updated: int | None
     expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)
+    provider: str | None = None  # `<domain> <name>` (catalog.Entry.provider)

@@ -29,13 +29,14 @@ class Writer:
         stored one (the last good version of a file that turned bad)."""
         self.executemany(
             "INSERT INTO files (id, path, stamp, problems, carried, record, identity, sort,"
-            " topics, quality, draft, revision, updated, expires)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " topics, quality, draft, revision, updated, expires, provider)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
             " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
             " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
-            " updated=excluded.updated, expires=excluded.expires",
+            " updated=excluded.updated, expires=excluded.expires,"
+            " provider=excluded.provider",
             [
                 (
                     file_id,
@@ -52,6 +53,7 @@ class Writer:
                     row.revision,
                     row.updated,
                     row.expires,
+                    row.provider,
                 )
                 for row, record, file_id in rows
             ],
