@@ -8,15 +8,16 @@ the grammar (urls.py) redirects any other spelling to it. Pure: no I/O, no clock
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote_plus
 
 from feedservice.ingest.clean import domain_name, slugify, utc_micros
+from feedservice.store import search
 
 MAX_VALUES = 20  # parameter values per URL (each topic of `topics=a,b` counts)
-MAX_Q_CHARS = 200
+MAX_Q_CHARS = search.MAX_QUERY_CHARS
 MAX_QUALITY = 1_000_000
 LIST_KEYS = ("all", "exclude", "provider", "topics")  # comma-separated and repeatable
 KEYS = frozenset((*LIST_KEYS, "limit", "min_quality", "page", "q", "since"))
@@ -77,10 +78,10 @@ class Filters:
 NO_FILTERS = Filters()
 
 
-def parse_query(query: str, words: Callable[[str], str] | None = None) -> tuple[Filters, int, bool]:
+def parse_query(query: str) -> tuple[Filters, int, bool]:
     """(filters, page, canonical) from a raw query string; `canonical` is whether the
-    query is already spelled canonically. `words` normalises `q` (the search module's
-    parser). Raises BadRequest naming the key for anything unknown or malformed."""
+    query is already spelled canonically. Raises BadRequest naming the key for anything
+    unknown or malformed."""
     try:
         text = query.encode("latin-1").decode("utf-8") if not query.isascii() else query
         pairs = parse_qsl(
@@ -110,7 +111,7 @@ def parse_query(query: str, words: Callable[[str], str] | None = None) -> tuple[
         provider=_domains(values["provider"]),
         min_quality=_number("min_quality", one.get("min_quality", ""), 0, MAX_QUALITY),
         since=_since(one.get("since", "")),
-        q=_words(one.get("q", ""), words),
+        q=_words(one.get("q", "")),
         limit=_number("limit", one.get("limit", ""), 1, 10**6),
     )
     page = page_number(one["page"] if "page" in found else None)
@@ -165,10 +166,14 @@ def _since(text: str) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
-def _words(text: str, words: Callable[[str], str] | None) -> str:
-    if len(text) > MAX_Q_CHARS:
-        raise BadRequest(f"q must be at most {MAX_Q_CHARS} characters")
-    return words(text) if words is not None and text.strip() else " ".join(text.split())
+def _words(text: str) -> str:
+    """`q` in its one spelling (store/search.py): words, "phrases", -exclusions, sorted."""
+    if not text:
+        return ""
+    try:
+        return search.parse_query(text).canonical
+    except search.SearchError as error:
+        raise BadRequest(str(error)) from None
 
 
 def page_number(value: str | None) -> int:

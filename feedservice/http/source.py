@@ -20,6 +20,7 @@ from feedservice.render.documents import render_feed_route, render_listing
 from feedservice.render.filtered import Facets, render_filtered
 from feedservice.store.db import Store
 from feedservice.store.rows import Document, Generation
+from feedservice.store.search import matching_ids, parse_query
 
 MEMO_BYTES = 4 << 20  # per worker process: the hot feeds (a 100-item feed is ~75 KB)
 SUBSCRIBER_MEMO_BYTES = 8 << 20  # per worker process: subscribers' feeds, apart
@@ -88,8 +89,9 @@ class Source:
         return facets
 
     def search(self, words: str) -> set[int]:
-        """The ids of the files whose article matches `words` (a normalised query)."""
-        raise BadRequest("search is not available")
+        """The ids of the files whose article matches `words` (a canonical `q`), read in
+        the caller's snapshot."""
+        return matching_ids(self.store.reader(), parse_query(words))
 
     def _remember(self, generation: int, route: Route, document: Document) -> None:
         name = "_subscriber_memo" if route.subscriber else "_memo"

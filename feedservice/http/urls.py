@@ -20,7 +20,6 @@ and query); the store and the memos keep responses under it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote_plus
 
@@ -106,19 +105,19 @@ class Route:
         return "/", "html"
 
 
-def parse(path: str, query: str = "", words: Callable[[str], str] | None = None) -> Route | None:
+def parse(path: str, query: str = "") -> Route | None:
     """The route for a request path and raw query string; None if the path is not one of
     ours. Raises BadRequest for a known path with a bad parameter, Moved for one spelled
-    otherwise than canonically. `words` normalises a search (`q`)."""
+    otherwise than canonically."""
     if path == "/":
         return Route("index")
     match = _FEED.fullmatch(path) or _PAGE.fullmatch(path)
     if match is not None:
         kind, name, fmt = (*match.groups(), "html")[:3]
-        return _feed_route(kind, name, fmt, query, words)
+        return _feed_route(kind, name, fmt, query)
     match = _SEARCH.fullmatch(path)
     if match is not None:
-        return _feed_route(SEARCH, "", match.group(1) or "html", query, words)
+        return _feed_route(SEARCH, "", match.group(1) or "html", query)
     match = _LIST.fullmatch(path)
     if match is not None:
         words_in = " ".join(_params(query).get("q", "").split()).lower() if query else ""
@@ -137,24 +136,17 @@ def parse(path: str, query: str = "", words: Callable[[str], str] | None = None)
         kind, name, fmt = match.groups()
         canonical = slugify(name) if kind == "topics" else domain_name(name)
         if canonical and re.fullmatch(NAME, canonical):
-            raise Moved(_feed_route(kind, canonical, fmt or "html", query, words, moved=True).key)
+            raise Moved(_feed_route(kind, canonical, fmt or "html", query, moved=True).key)
     return None
 
 
-def _feed_route(
-    kind: str,
-    name: str,
-    fmt: str,
-    query: str,
-    words: Callable[[str], str] | None,
-    moved: bool = False,
-) -> Route:
+def _feed_route(kind: str, name: str, fmt: str, query: str, moved: bool = False) -> Route:
     view = "page" if fmt == "html" else "feed"
     if not query:
         if kind == SEARCH and view == "feed":
             raise BadRequest("a search feed needs q=<words>")
         return Route(view, kind, name, fmt)
-    filters, number, canonical = parse_query(query, words)
+    filters, number, canonical = parse_query(query)
     route = Route(view, kind, name, fmt, number, filters=filters)
     if kind == SEARCH and view == "feed" and not filters.q:
         raise BadRequest("a search feed needs q=<words>")

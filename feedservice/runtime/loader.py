@@ -126,7 +126,7 @@ class Loader:
             return
         with self.store.transaction() as tx:
             if stored["seeds"] not in (None, versions["seeds"]):
-                for table in ("files", "feeds", "tombstones", "retired"):
+                for table in ("files", "feeds", "tombstones", "retired", "search"):
                     tx.execute(f"DELETE FROM {table}")
                 self.files, self.entries, self.ids, self.feed_states = {}, {}, {}, {}
                 self.stamps = {}
@@ -248,12 +248,16 @@ class Loader:
                     identities = {r.entry.identity for r in results if r.entry is not None}
                     wanted = identities if len(changed) <= CHUNK else None
                     seen = seen_before(self.files.values(), wanted)
-                rows = []
+                rows, indexed, unindexed = [], [], []  # (a carried file keeps its index row)
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
                     if row.path not in ids:  # (ids are given here: no query for them)
                         ids[row.path], next_id = next_id, next_id + 1
                     rows.append((row, None if row.carried else result.record, ids[row.path]))
+                    if result.text is not None:
+                        indexed.append((ids[row.path], result.text))
+                    elif not row.carried:
+                        unindexed.append(ids[row.path])  # a draft, or no article
                     files[row.path] = row
                     if row.identity is None:
                         entries.pop(row.path, None)
@@ -261,6 +265,8 @@ class Loader:
                         entries[row.path] = entry_of_row(row)  # (its strings are the row's)
                     log_problems(result)
                 tx.put_files(rows)
+                tx.index_articles(indexed)
+                tx.unindex(unindexed)
             if changed or removed or config != self.config or self.catalog is None or due:
                 catalog = build_catalog(entries.values(), config, micros)
             else:  # (only the status changed)
@@ -374,6 +380,6 @@ def _code_versions() -> dict[str, str]:
         if path.suffix in {".py", ".html", ".css"}:
             text = path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes()
             digests["code"].update(text)
-            if path.parent.name == "ingest":
+            if path.parent.name == "ingest" or path == root / "store" / "search.py":  # (index)
                 digests["parse"].update(text)
     return {key: digest.hexdigest() for key, digest in digests.items()}

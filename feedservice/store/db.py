@@ -16,6 +16,7 @@ Tables:
 - `generations`: one row per committed reload: time, duration, site settings, summary.
 - `tombstones` and `retired`: articles deleted from feeds, and feeds whose last article
   was deleted, kept for `tombstone_retention` (runtime/tombstones.py).
+- `search`: the FTS5 full-text index of every article's text, by file id (store/search.py).
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generatio
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"  # 6: the search index, 7: files.provider, 8: both (issue 19)
 DATABASE_NAME = "feedservice.sqlite3"
 READER_CACHE_KB = 1024
-TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired")
+TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired", "search")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -86,6 +87,9 @@ CREATE TABLE IF NOT EXISTS tombstones (
 );
 CREATE TABLE IF NOT EXISTS retired (
     key TEXT PRIMARY KEY, meta TEXT NOT NULL, since INTEGER NOT NULL, gone INTEGER NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(  -- rowid: files.id (store/search.py)
+    title, summary, content, tokenize='porter unicode61 remove_diacritics 2'
 );
 """
 

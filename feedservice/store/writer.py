@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow
+from feedservice.store.search import IndexText
 
 KEEP_GENERATIONS = 20
 
@@ -60,7 +61,22 @@ class Writer:
         )
 
     def delete_files(self, paths: Iterable[str]) -> None:
-        self.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in paths])
+        """Delete files by path, and their rows in the search index."""
+        names = [(os.fsencode(path),) for path in paths]
+        by_path = "DELETE FROM search WHERE rowid = (SELECT id FROM files WHERE path = ?)"
+        self.executemany(by_path, names)
+        self.executemany("DELETE FROM files WHERE path = ?", names)
+
+    def index_articles(self, rows: Iterable[tuple[int, IndexText]]) -> None:
+        """Put articles' text in the search index by file id, replacing what it held."""
+        self.executemany(
+            "INSERT OR REPLACE INTO search (rowid, title, summary, content) VALUES (?,?,?,?)",
+            [(file_id, *text) for file_id, text in rows],
+        )
+
+    def unindex(self, ids: Iterable[int]) -> None:
+        """Take files out of the search index (drafts, files that give no article)."""
+        self.executemany("DELETE FROM search WHERE rowid = ?", [(file_id,) for file_id in ids])
 
     def put_feed(self, key: str, meta: str, members: bytes) -> None:
         """A feed's settings (JSON) and its members' file ids, in feed order, packed as
