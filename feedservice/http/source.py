@@ -104,6 +104,11 @@ class Source:
         if memo.generation != generation:
             return  # an older generation's answer: never memoise it
         size = len(document.body) + len(document.gzip_body)
+        if route.subscriber:  # endless distinct URLs: the oldest make room (a FIFO)
+            documents = memo.documents
+            while documents and memo.size + size > limit:
+                oldest = documents.pop(next(iter(documents)))
+                memo.size -= len(oldest.body) + len(oldest.gzip_body)
         if memo.size + size <= limit:
             memo.documents[key] = document
             memo.size += size
