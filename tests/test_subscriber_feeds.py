@@ -203,7 +203,7 @@ def test_every_other_spelling_is_a_301_to_the_one_canonical_url(
         ("q=" + "a" * 201, "q is longer than 200 characters"),
         ("topics=" + ",".join(f"t{n}" for n in range(21)), "at most 20 parameter values"),
         ("topics=ai%00", "topics must not hold control characters"),
-        ("topics=%FF", "the query must be UTF-8"),
+        ("topics=%FF", "topics must be UTF-8"),
     ],
 )
 def test_bad_parameters_are_one_line_400s_naming_the_key(

@@ -23,6 +23,7 @@ LIST_KEYS = ("all", "exclude", "provider", "topics")  # comma-separated and repe
 KEYS = frozenset((*LIST_KEYS, "limit", "min_quality", "page", "q", "since"))
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # an escaped byte that is not UTF-8
 _DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 PAST_LAST = 10**18  # a page number this large is past the last page of any feed
 
@@ -84,18 +85,23 @@ def parse_query(query: str) -> tuple[Filters, int, bool]:
     unknown or malformed."""
     try:
         text = query.encode("latin-1").decode("utf-8") if not query.isascii() else query
+    except UnicodeError:
+        raise BadRequest("the query must be UTF-8") from None
+    try:
         pairs = parse_qsl(
-            text, keep_blank_values=True, errors="strict", max_num_fields=4 * MAX_VALUES
+            text, keep_blank_values=True, errors="surrogateescape", max_num_fields=4 * MAX_VALUES
         )
-    except (UnicodeError, ValueError):
-        raise BadRequest(f"the query must be UTF-8 with at most {MAX_VALUES} values") from None
+    except ValueError:
+        raise BadRequest(f"at most {MAX_VALUES} parameter values") from None
     found: dict[str, list[str]] = {}
     for key, value in pairs:
         if key not in KEYS:
-            shown = _CONTROL.sub("?", key)[:40]
+            shown = _SURROGATE.sub("?", _CONTROL.sub("?", key))[:40]
             raise BadRequest(f"unknown parameter {shown!r}; known: {', '.join(sorted(KEYS))}")
         if _CONTROL.search(value):
             raise BadRequest(f"{key} must not hold control characters")
+        if _SURROGATE.search(value):
+            raise BadRequest(f"{key} must be UTF-8")
         if key not in LIST_KEYS and key in found:
             raise BadRequest(f"{key} is given more than once")
         found.setdefault(key, []).append(value)

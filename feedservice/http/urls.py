@@ -132,7 +132,8 @@ def parse(path: str, query: str = "") -> Route | None:
             raise BadRequest("format must be atom or rss")
         return Route("opml", match.group(1), "", fmt)
     match = _LOOSE.fullmatch(path)
-    if match is not None:  # a topic by its display name, a provider's domain in capitals
+    if match and path.isprintable() and not any(part in path for part in ("..", "\\", "%")):
+        # a topic by its display name, a provider's domain in capitals
         kind, name, fmt = match.groups()
         canonical = slugify(name) if kind == "topics" else domain_name(name)
         if canonical and re.fullmatch(NAME, canonical):

@@ -15,8 +15,8 @@ from feedservice.render.page import feed_title
 def render_opml(
     site: Any, feeds: list[dict[str, Any]], which: str, fmt: str, newest: datetime
 ) -> bytes:
-    """`which` is "feeds" (configured and topic feeds), "topics" (topic feeds only) or
-    "providers" (one feed per provider domain)."""
+    """`which` is "feeds" (every feed: configured, topic and provider feeds), "topics"
+    (topic feeds only) or "providers" (one feed per provider domain)."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
     title = {"topics": "Topic feeds", "providers": "Provider feeds"}.get(which, "All feeds")
@@ -27,7 +27,7 @@ def render_opml(
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
     groups = {
-        "feeds": [("Feeds", "feeds"), ("Topics", "topics")],
+        "feeds": [("Feeds", "feeds"), ("Topics", "topics"), ("Providers", "providers")],
         "providers": [("Providers", "providers")],
     }.get(which, [("Topics", "topics")])
     for label, kind in groups:
