@@ -15,12 +15,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from feedservice.http.urls import BadRequest, Route
 from feedservice.render.documents import render_feed_route, render_listing
 from feedservice.render.filtered import Facets, render_filtered
 from feedservice.store.db import Store
 from feedservice.store.rows import Document, Generation
-from feedservice.store.search import matching_ids, parse_query
+from feedservice.store.search import matching_id_array, parse_query
 
 MEMO_BYTES = 4 << 20  # per worker process: the hot feeds (a 100-item feed is ~75 KB)
 SUBSCRIBER_MEMO_BYTES = 8 << 20  # per worker process: subscribers' feeds, apart
@@ -88,10 +90,10 @@ class Source:
             self._facets = (generation, facets)
         return facets
 
-    def search(self, words: str) -> set[int]:
+    def search(self, words: str) -> np.ndarray:
         """The ids of the files whose article matches `words` (a canonical `q`), read in
         the caller's snapshot."""
-        return matching_ids(self.store.reader(), parse_query(words))
+        return matching_id_array(self.store.reader(), parse_query(words))
 
     def _remember(self, generation: int, route: Route, document: Document) -> None:
         name = "_subscriber_memo" if route.subscriber else "_memo"
