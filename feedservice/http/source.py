@@ -86,7 +86,7 @@ class Source:
         """Files' dates and qualities for filters: read once per generation (in a snapshot)."""
         owner, facets = self._facets
         if owner != generation or facets is None:
-            facets = Facets(self.store.facets())
+            facets = Facets(self.store)
             self._facets = (generation, facets)
         return facets
 

@@ -8,7 +8,7 @@ renderers, so every worker and every restart gives the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,17 +23,24 @@ Ids = np.ndarray  # file ids (int64), in feed order where it matters
 
 class Facets:
     """Each file's sort (minus its publish µs) and quality, indexed by file id: read once
-    per generation and worker, so a cold filter never scans the files table. numpy keeps
-    every filter a few vector operations: about a millisecond over 100,000 articles."""
+    per generation and worker, and only when a filter asks for dates or quality. numpy
+    keeps every filter a few vector operations: about a millisecond over 100,000
+    articles."""
 
-    def __init__(self, rows: Iterable[tuple[int, int, int | None]]) -> None:
-        found = np.array([(file, sort or 0, quality or 0) for file, sort, quality in rows])
-        found = found.reshape(-1, 3).astype(np.int64)
-        self.size = int(found[:, 0].max()) + 1 if len(found) else 1
-        self.sort = np.zeros(self.size, np.int64)
-        self.quality = np.zeros(self.size, np.int64)
-        self.sort[found[:, 0]] = found[:, 1]
-        self.quality[found[:, 0]] = found[:, 2]
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.size = store.largest_file_id() + 1
+        self._columns: tuple[np.ndarray, np.ndarray] | None = None
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sort, quality) by file id (read in the caller's snapshot)."""
+        if self._columns is None:
+            found = np.fromstring(self.store.facets(), dtype=np.int64, sep=",").reshape(-1, 3)
+            found = found[found[:, 0] < self.size]
+            sort, quality = np.zeros((2, self.size), np.int64)
+            sort[found[:, 0]], quality[found[:, 0]] = found[:, 1], found[:, 2]
+            self._columns = sort, quality
+        return self._columns
 
     def holding(self, *groups: Ids) -> np.ndarray:
         """A mask by file id: True for the ids in any of `groups`."""
@@ -49,7 +56,8 @@ def select(store: Store, facets: Facets, key: str, filters: urls.Filters, search
     ids = ids[ids < facets.size]  # (a file newer than the facets: not in this generation)
     since = filters.since_micros
     if since is not None:  # members are newest first: a prefix of them
-        ids = ids[: int(np.searchsorted(facets.sort[ids], -since, side="right"))]
+        sort = facets.columns()[0]
+        ids = ids[: int(np.searchsorted(sort[ids], -since, side="right"))]
     keep = np.ones(len(ids), bool)
     if filters.topics:
         keep &= facets.holding(*(_members(store, f"topics/{t}") for t in filters.topics))[ids]
@@ -60,7 +68,7 @@ def select(store: Store, facets: Facets, key: str, filters: urls.Filters, search
     if filters.exclude:
         keep &= ~facets.holding(*(_members(store, f"topics/{t}") for t in filters.exclude))[ids]
     if filters.min_quality:
-        keep &= facets.quality[ids] >= filters.min_quality
+        keep &= facets.columns()[1][ids] >= filters.min_quality
     if filters.q:
         keep &= facets.holding(search(filters.q))[ids]
     return ids[keep]

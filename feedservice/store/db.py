@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generation
+from feedservice.store.rows import Document, FileRow, Generation, file_row
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
@@ -293,10 +293,17 @@ class Store:
         row = self.reader().execute("SELECT members FROM feeds WHERE key = ?", (feed,)).fetchone()
         return array("q", row[0] if row else b"")
 
-    def facets(self) -> list[tuple[int, int, int | None]]:
-        """(id, sort, quality) of every file that gives an article: what filters read."""
-        query = "SELECT id, sort, quality FROM files WHERE identity IS NOT NULL"
-        return self.reader().execute(query).fetchall()
+    def facets(self) -> str:
+        """`id,sort,quality,...` of every file that gives an article (what filters read),
+        joined by SQLite: one string is one fast parse."""
+        query = "SELECT group_concat(id||','||coalesce(sort, 0)||','||coalesce(quality, 0))"
+        return (
+            self.reader().execute(f"{query} FROM files WHERE identity IS NOT NULL").fetchone()[0]
+            or ""
+        )
+
+    def largest_file_id(self) -> int:
+        return self.reader().execute("SELECT max(id) FROM files").fetchone()[0] or 0
 
     def tombstones(self, feed: str | None = None) -> list[tuple[str, str, int]]:
         """(feed, identity, deleted µs) of the articles deleted from one feed, or from any,
@@ -331,7 +338,7 @@ class Store:
             "SELECT path, stamp, problems, carried, identity, sort, topics,"
             " quality, draft, revision, updated, expires, provider FROM files"
         )
-        return [_file_row(*row) for row in rows]
+        return [file_row(*row) for row in rows]
 
     def file_ids(self) -> dict[str, int]:
         rows = self.reader().execute("SELECT path, id FROM files")
@@ -367,33 +374,3 @@ class Store:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
-
-
-def _file_row(
-    path: bytes,
-    stamp: bytes,
-    problems: str | None,
-    carried: int,
-    identity: str | None,
-    sort: int | None,
-    topics: str | None,
-    *rest: Any,
-) -> FileRow:
-    found = tuple(json.loads(problems)) if problems else ()
-    names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
-    quality, draft, revision, updated, expires, provider = rest
-    return FileRow(
-        sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
-        stamp,
-        found,
-        bool(carried),
-        identity,
-        sort,
-        names,
-        quality,
-        bool(draft),
-        revision,
-        updated,
-        expires,
-        provider,
-    )

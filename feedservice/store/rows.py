@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -44,3 +47,34 @@ class FileRow(NamedTuple):
     updated: int | None
     expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)
     provider: str | None = None  # `<domain> <name>` (catalog.Entry.provider)
+
+
+def file_row(
+    path: bytes,
+    stamp: bytes,
+    problems: str | None,
+    carried: int,
+    identity: str | None,
+    sort: int | None,
+    topics: str | None,
+    *rest: Any,
+) -> FileRow:
+    """A `files` row as the store reads it (Store.files)."""
+    found = tuple(json.loads(problems)) if problems else ()
+    names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
+    quality, draft, revision, updated, expires, provider = rest
+    return FileRow(
+        sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
+        stamp,
+        found,
+        bool(carried),
+        identity,
+        sort,
+        names,
+        quality,
+        bool(draft),
+        revision,
+        updated,
+        expires,
+        provider,
+    )
