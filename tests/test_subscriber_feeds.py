@@ -383,3 +383,11 @@ def test_limits_are_the_documented_ones() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for text in ("20 parameter values", "200 characters", "subscriber_feeds", "8 MiB"):
         assert text in readme, text
+
+
+def test_metrics_label_shaped_feeds_by_their_shape() -> None:
+    """Metrics name URL shapes, never raw paths or queries."""
+    from feedservice.runtime.metrics import _label
+
+    assert _label("/search.atom") == ("/search", "atom")
+    assert _label("/providers/news.example.rss") == ("/providers/<name>", "rss")

@@ -144,13 +144,9 @@ def parse(path: str, query: str = "") -> Route | None:
 def _feed_route(kind: str, name: str, fmt: str, query: str, moved: bool = False) -> Route:
     view = "page" if fmt == "html" else "feed"
     if not query:
-        if kind == SEARCH and view == "feed":
-            raise BadRequest("a search feed needs q=<words>")
         return Route(view, kind, name, fmt)
     filters, number, canonical = parse_query(query)
     route = Route(view, kind, name, fmt, number, filters=filters)
-    if kind == SEARCH and view == "feed" and not filters.q:
-        raise BadRequest("a search feed needs q=<words>")
     if not canonical and not moved:
         raise Moved(route.key)
     return route

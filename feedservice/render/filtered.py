@@ -91,6 +91,8 @@ def render_filtered(
         raise urls.BadRequest(f"limit must be at most {meta['limit']}, this feed's own")
     if filters.limit == meta["limit"]:
         raise urls.Moved(urls.without_limit(route).key)
+    if route.kind == urls.SEARCH and not filters.q and route.view == "feed":
+        raise urls.BadRequest("a search feed needs q=<words>")
     if route.kind == urls.SEARCH and not filters.q:
         ids: Ids = np.zeros(0, np.int64)  # the search page before a search: just its form
     else:
