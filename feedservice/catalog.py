@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from feedservice.ingest.clean import slugify, utc_micros
+from feedservice.ingest.clean import domain_name, slugify, utc_micros
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.settings import ALL_TOPICS, BRAND_KEYS
 
 TOPICS = "topics"
 FEEDS = "feeds"
+PROVIDERS = "providers"
 
 
 class Listed(Protocol):
@@ -45,6 +46,8 @@ class Listed(Protocol):
     @property
     def expires(self) -> int | None: ...
     @property
+    def provider(self) -> str | None: ...
+    @property
     def order(self) -> tuple[int, str]: ...
 
 
@@ -59,6 +62,7 @@ class Entry(NamedTuple):
     draft: bool
     revision: str  # a digest of everything the article publishes
     expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)
+    provider: str | None = None  # the provider's domain (clean.domain_name): its own feed
 
     @property
     def order(self) -> tuple[int, str]:
@@ -76,7 +80,7 @@ class Feed:
     positions, not the articles: thousands of feeds over the same articles then cost
     little, and the loader packs their members straight from positions."""
 
-    kind: str  # TOPICS or FEEDS
+    kind: str  # TOPICS, FEEDS or PROVIDERS
     name: str  # topic slug or configured feed name
     title: str
     description: str
@@ -198,7 +202,7 @@ def build_catalog(entries: Iterable[Listed], config: Any, now: int | None = None
     for spec in config.feeds:
         feed = _configured_feed(spec, index)
         feeds[feed.key] = feed
-    for feed in topic_feeds:
+    for feed in (*topic_feeds, *_provider_feeds(articles, config)):
         feeds[feed.key] = feed
     warnings.sort(key=lambda problem: (problem.source, problem.message))
     scheduled.sort(key=_NEWEST_FIRST, reverse=True)
@@ -335,6 +339,27 @@ def _topic_feeds(
     return feeds, positions
 
 
+def _provider_feeds(articles: tuple[Listed, ...], config: Any) -> list[Feed]:
+    """A feed per provider domain, titled by the provider's most used name."""
+    positions: dict[str, list[int]] = defaultdict(list)
+    for position, entry in enumerate(articles):
+        if entry.provider:
+            positions[entry.provider.partition(" ")[0]].append(position)
+    names: dict[str, Counter[str]] = defaultdict(Counter)
+    for entry in articles:
+        if entry.provider:
+            domain, _, name = entry.provider.partition(" ")
+            names[domain][name or domain] += 1
+    feeds = []
+    for domain in sorted(positions):
+        name = min(names[domain].items(), key=lambda item: (-item[1], item[0]))[0]
+        description = f"Articles from {name} ({domain}) — {config.title}"
+        feed = Feed(PROVIDERS, domain, name, description, config.topic_limit, articles,
+                    positions[domain])  # fmt: skip
+        feeds.append(feed)
+    return feeds
+
+
 def entry_of(article: Any, revision: str, source: str) -> Entry:
     """The catalog's view of an Article (ingest.article) read from the file `source`."""
     return Entry(
@@ -346,4 +371,12 @@ def entry_of(article: Any, revision: str, source: str) -> Entry:
         draft=article.is_draft,
         revision=revision,
         expires=utc_micros(article.expires) if article.expires else None,
+        provider=_provider_of(article),
     )
+
+
+def _provider_of(article: Any) -> str | None:
+    """`<domain> <name>`: the domain names the feed, the name titles it."""
+    provider = article.provider
+    domain = domain_name(provider.domain) if provider and provider.domain else None
+    return f"{domain} {provider.name}" if domain else None

@@ -99,6 +99,7 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         "FEEDSERVICE_ACCESS_LOG": "true",
         "FEEDSERVICE_DRAIN_TIMEOUT": "3",
         "FEEDSERVICE_CONFIG_SETTLE": "0.5",
+        "FEEDSERVICE_SUBSCRIBER_FEEDS": "false",
     }
     assert {setting.env for setting in settings.SETTINGS} == set(environ)
     loaded = settings.load(config, environ)

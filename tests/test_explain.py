@@ -63,7 +63,7 @@ def as_json(site: tuple[Path, Path], target: str, capsys: pytest.CaptureFixture[
 def test_published_names_identity_topics_and_feeds(site, capsys) -> None:
     code, out = explain(site, str(site[0] / "news" / "one.md"), capsys)
     assert code == 0
-    assert out.splitlines()[0] == "news/one.md: published in 4 feeds"
+    assert out.splitlines()[0] == "news/one.md: published in 5 feeds"  # (its provider's too)
     assert "identity: https://example.com/articles/1" in out
     assert "topics:   AI, Machine Learning" in out
     assert "/topics/ai/ (page 2)  https://feeds.example.org/topics/ai.atom" in out

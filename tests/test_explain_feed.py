@@ -87,7 +87,14 @@ def test_without_feed_every_configured_feed_that_does_not_hold_it(site, capsys) 
     code, item = ask(site, capsys, "one.md")
     assert code == 0 and item["feed"] is None
     held = sorted(f"{feed['kind']}/{feed['name']}" for feed in item["feeds"])
-    assert held == ["feeds/all", "feeds/ml", "topics/ads", "topics/ai", "topics/machine-learning"]
+    assert held == [
+        "feeds/all",
+        "feeds/ml",
+        "providers/example.com",
+        "topics/ads",
+        "topics/ai",
+        "topics/machine-learning",
+    ]
     assert {kept["feed"]: kept["rule"] for kept in item["kept_out"]} == {
         "feeds/best": "min_quality",
         "feeds/clean": "exclude_topics",

@@ -251,8 +251,9 @@ def test_the_index_stays_small_with_ten_thousand_topics(seeds: Path, site_factor
     document = etree.HTML(index.data)
     alternates = document.xpath("//link[@rel='alternate']/@href")
     assert sorted(alternates) == ["/feeds/all.atom", "/feeds/all.json", "/feeds/all.rss"]
-    form = document.xpath("//form[@role='search']")[0]  # a topic finder without JavaScript
-    assert form.get("action") == "/topics/" and form.get("method") == "get"
+    forms = {form.get("action"): form for form in document.xpath("//form[@role='search']")}
+    assert forms.keys() == {"/topics/", "/search/"}  # a topic finder and a search box
+    assert all(form.get("method") == "get" for form in forms.values())  # without JavaScript
     assert not document.xpath("//script")
     found = site.get("/topics/?q=topic+123-4")
     names = etree.HTML(found.data).xpath("//table//th[@scope='row']/a/text()")
@@ -302,6 +303,7 @@ def test_feeds_past_the_render_budget_are_left_to_the_workers_until_they_change(
     reloaded = site.reload()
     assert reloaded is not None
     holding = {"feeds/all", "topics/t0", *(f"feeds/f{i}" for i in range(0, 40, 4))}
+    holding.add("providers/example.com")
     assert set(reloaded.changed_feeds) == holding
     assert reloaded.rendered_feeds == len(holding)  # the edited feeds only, not the rest
     assert site.store.document("/feeds/f4.atom") is not None
@@ -366,7 +368,7 @@ def test_a_default_serve_warns_only_of_its_unmatched_topics_and_says_once_what_i
     assert "feeds[vision].topics: 'Computer Vision' matches no article (a typo?)" in warning
     serving = [line for line in lines if " serving " in line]
     assert len(serving) == 1
-    assert f"serving 2 articles in 7 feeds at {server.url}/" in serving[0]
+    assert f"serving 2 articles in 9 feeds at {server.url}/" in serving[0]  # 2 of providers
 
 
 def test_check_reports_every_problem_of_a_file_in_one_run(seeds: Path, tmp_path: Path) -> None:

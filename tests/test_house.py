@@ -20,8 +20,9 @@ PACKAGE = REPO / "feedservice"
 MAX_LINES = 400
 # Production lines: 6,592 before the one-loader restructure (issue 15) took them below that;
 # Jekyll and Hugo pages (issue 17) and scheduling and tombstones (issue 18) added about
-# 1,000. A budget, so that growth is a decision.
-LINE_BUDGET = 8000
+# 1,000. Subscribers' feeds, provider feeds and search (issue 19) about 700 more.
+# A budget, so that growth is a decision.
+LINE_BUDGET = 8800
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 # Used from outside the package: the console script, and the nginx config the tests and
 # benchmarks serve an export with (documented for deployments).

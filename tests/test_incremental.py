@@ -82,7 +82,8 @@ def _stored(site: Site) -> dict[str, tuple[str, bytes]]:
 
 
 def _feed_of(key: str) -> str:
-    return key.split(".")[0].rstrip("/")[1:]  # "/topics/ai.rss" -> "topics/ai"
+    route = urls.parse(*key.partition("?")[::2])  # "/topics/ai.rss" -> "topics/ai"
+    return route.feed_key if route else key
 
 
 def test_the_first_generation_renders_page_one_of_every_feed(
@@ -114,7 +115,7 @@ def test_a_title_edit_re_renders_only_the_feeds_holding_that_article(
     _edit(site, 1, topics=["Robotics"], quality=10, title="Robots, edited")
     reloaded = site.reload()
     assert reloaded is not None
-    expected = {"topics/robotics", "feeds/all", "feeds/robots"}
+    expected = {"topics/robotics", "feeds/all", "feeds/robots", "providers/example.com"}
     assert set(reloaded.changed_feeds) == expected
     assert reloaded.rendered_feeds == len(expected)
     assert renders == {key: KINDS_OF_DOCUMENT for key in expected}
@@ -138,8 +139,9 @@ def test_moving_an_article_re_renders_the_feeds_it_left_and_joined(site: Site) -
         "topics/robotics",
         "feeds/all",
         "feeds/robots",
+        "providers/example.com",  # (every article here is from example.com)
     }
-    assert reloaded.rendered_feeds == 4
+    assert reloaded.rendered_feeds == 5
 
 
 def test_deleting_an_article_re_renders_the_feeds_that_contained_it(site: Site) -> None:
@@ -151,8 +153,9 @@ def test_deleting_an_article_re_renders_the_feeds_that_contained_it(site: Site) 
         "topics/vision",
         "feeds/all",
         "feeds/best",
+        "providers/example.com",
     }
-    assert reloaded.rendered_feeds == 4
+    assert reloaded.rendered_feeds == 5
 
 
 def test_a_feed_that_disappears_is_dropped_from_the_store(site: Site) -> None:
@@ -213,7 +216,7 @@ def test_later_pages_keep_their_bytes_when_their_items_are_unchanged(
     _edit(site, 0, topics=["Other"], title="Other, edited")
     reloaded = site.reload()
     assert reloaded is not None
-    assert set(reloaded.changed_feeds) == {"topics/other", "feeds/all"}
+    assert set(reloaded.changed_feeds) == {"topics/other", "feeds/all", "providers/example.com"}
     assert reloaded.rendered_feeds == 1  # page 1 of "other"; "all" changed on page 3 only
     new_last = site.get("/topics/ai.rss?page=3")
     assert new_last.data == old_last.data

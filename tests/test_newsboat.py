@@ -110,8 +110,9 @@ class Page:
 
     @property
     def title(self) -> str:
-        """Topic feeds are titled `<topic> — <site title>`; configured feeds by their title."""
-        if self.feed.kind == "topics":
+        """Topic and provider feeds are titled `<name> — <site title>`; configured feeds by
+        their title."""
+        if self.feed.kind in ("topics", "providers"):
             return f"{self.feed.title} — {self.site_title}"
         return self.feed.title
 

@@ -63,7 +63,7 @@ def check_opml_2(body: bytes) -> etree._Element:
 
 
 @pytest.mark.parametrize("fmt", ["atom", "rss", None])
-@pytest.mark.parametrize("which", ["feeds", "topics"])
+@pytest.mark.parametrize("which", ["feeds", "topics", "providers"])
 def test_opml_lists_every_feed_in_the_chosen_format(
     site: tuple[Path, Path], site_factory, which: str, fmt: str | None
 ) -> None:
@@ -77,9 +77,13 @@ def test_opml_lists_every_feed_in_the_chosen_format(
     fmt = fmt or "atom"  # the default
     topics = ["kunstliche-intelligenz", "robots", "space-time"]
     expected = [f"http://feeds.test/topics/{slug}.{fmt}" for slug in topics]
+    providers = [f"http://feeds.test/providers/example.com.{fmt}"]
     if which == "feeds":
         configured = ["all", "robots", "empty"]
         expected = [f"http://feeds.test/feeds/{name}.{fmt}" for name in configured] + expected
+        expected += providers
+    elif which == "providers":
+        expected = providers
     listed = subscriptions(response.data)
     assert [outline.get("xmlUrl") for outline in listed] == expected
     for outline in listed:

@@ -136,6 +136,16 @@ def test_every_feed_is_well_formed_and_exact(seeds: list[dict[str, Any]]) -> Non
         check_site(Path(temp), seeds)
 
 
+def as_feedparser_reads(text: str) -> str:
+    """feedparser takes any text that is Latin-1 and valid UTF-8 as mis-decoded UTF-8 and
+    decodes it again (its "common error" fix, in mixin.pop): a title `Ä¡`, served as such
+    (lxml reads it so), is `ġ` to it."""
+    try:
+        return text.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def check_site(base: Path, seeds: list[dict[str, Any]]) -> None:
     directory = base / "seeds"
     directory.mkdir()
@@ -174,7 +184,8 @@ def check_site(base: Path, seeds: list[dict[str, Any]]) -> None:
                     assert b'"secured"' not in body and b"<secured" not in body
                     _, items = read_feed(body, fmt)
                     titles_links.extend((item.title, item.link) for item in items)
-                assert titles_links == [(a.title, a.link) for a in wanted], (key, fmt)
+                read = as_feedparser_reads if fmt != "json" else str
+                assert titles_links == [(read(a.title), a.link) for a in wanted], (key, fmt)
                 past = site.get(f"/{key}.{fmt}?page={feed.page_count + 1}")
                 assert past.status_code == 404, (key, fmt)
             page = site.get(f"/{key}/")

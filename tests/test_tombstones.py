@@ -56,6 +56,7 @@ def test_a_deleted_article_leaves_a_tombstone_in_the_atom_feeds_that_held_it(sit
         "topics/robots",
         "feeds/all",
         "feeds/robots",
+        "providers/example.com",
     }
     for path in ("/topics/ai.atom", "/feeds/all.atom", "/feeds/robots.atom", "/topics/robots.atom"):
         body = site.get(path).data

@@ -156,18 +156,18 @@ def test_changed_feeds_are_those_whose_items_changed(tmp_path: Path, site_factor
     bump_mtime(edited)
     reloaded = site.reload()
     assert reloaded is not None
-    assert set(reloaded.changed_feeds) == {"feeds/all", "topics/robots"}
+    assert set(reloaded.changed_feeds) == {"feeds/all", "providers/example.com", "topics/robots"}
     bump_mtime(edited)  # read again, the same content: no feed changed
     reloaded = site.reload()
     assert reloaded is not None and reloaded.changed == 1 and reloaded.changed_feeds == ()
     write_seed(seeds, "sea.md", **article_fields(4, topics=["Sea"]))
     reloaded = site.reload()
     assert reloaded is not None
-    assert set(reloaded.changed_feeds) == {"feeds/all", "topics/sea"}
+    assert set(reloaded.changed_feeds) == {"feeds/all", "providers/example.com", "topics/sea"}
     (seeds / "sea.md").unlink()  # a feed that is gone changed too
     reloaded = site.reload()
     assert reloaded is not None
-    assert set(reloaded.changed_feeds) == {"feeds/all", "topics/sea"}
+    assert set(reloaded.changed_feeds) == {"feeds/all", "providers/example.com", "topics/sea"}
 
 
 def test_one_publish_per_url_of_each_changed_feed(tmp_path: Path, hub: Hub, site_factory) -> None:
@@ -182,7 +182,9 @@ def test_one_publish_per_url_of_each_changed_feed(tmp_path: Path, hub: Hub, site
     bump_mtime(path)
     site.reload()
     assert publisher.wait_idle(10)
-    assert sorted(hub.urls()) == expected_urls("/feeds/all", "/topics/robots")
+    assert sorted(hub.urls()) == expected_urls(
+        "/feeds/all", "/providers/example.com", "/topics/robots"
+    )
     assert all(form["hub.mode"] == ["publish"] for form in hub.received)
     assert all(len(form["hub.url"]) == 1 for form in hub.received)
     assert set(hub.content_types) == {"application/x-www-form-urlencoded"}
@@ -191,14 +193,16 @@ def test_one_publish_per_url_of_each_changed_feed(tmp_path: Path, hub: Hub, site
     bump_mtime(path)
     assert site.reload() is not None
     assert publisher.wait_idle(10)
-    assert len(hub.received) == 6
+    assert len(hub.received) == 9
 
     write_seed(seeds, "s4.md", **article_fields(4, topics=["Space"]))
     site.reload()
     assert publisher.wait_idle(10)
-    added = expected_urls("/feeds/all", "/feeds/space-only", "/topics/space")
-    assert sorted(hub.urls()[6:]) == added
-    assert publisher.failed == 0 and publisher.sent == 15
+    added = expected_urls(
+        "/feeds/all", "/feeds/space-only", "/providers/example.com", "/topics/space"
+    )
+    assert sorted(hub.urls()[9:]) == added
+    assert publisher.failed == 0 and publisher.sent == 21
 
 
 def test_a_hub_fetching_on_a_ping_gets_the_new_items(
@@ -219,7 +223,7 @@ def test_a_hub_fetching_on_a_ping_gets_the_new_items(
     write_seed(site.loader.seeds, "s5.md", **article_fields(5, topics=["Space"]))
     site.reload()
     assert publisher.wait_idle(10)
-    assert len(fetched) == 9 and all(b"Article number 5" in body for body in fetched)
+    assert len(fetched) == 12 and all(b"Article number 5" in body for body in fetched)
 
 
 @pytest.fixture
@@ -268,14 +272,14 @@ def test_failing_hub_is_harmless(
     write_seed(seeds, "r5.md", **article_fields(5, topics=["Robots"]))
     assert site.reload() is not None
     assert publisher.wait_idle(10)
-    assert publisher.failed == 6 and publisher.sent == 0
-    assert "websub: 6 of 6 publishes failed" in caplog.text
+    assert publisher.failed == 9 and publisher.sent == 0
+    assert "websub: 9 of 9 publishes failed" in caplog.text
     assert site.get("/topics/robots.rss").status_code == 200
     write_seed(seeds, "r6.md", **article_fields(6, topics=["Robots"]))
     assert site.reload() is not None
     assert robots(site) == 4  # reloads go on
     assert publisher.wait_idle(10)
-    assert publisher.failed == 12
+    assert publisher.failed == 18
 
 
 def test_a_hub_that_never_answers_times_out(tmp_path: Path, hub: Hub, site_factory) -> None:
@@ -284,7 +288,7 @@ def test_a_hub_that_never_answers_times_out(tmp_path: Path, hub: Hub, site_facto
     write_seed(site.loader.seeds, "r9.md", **article_fields(9, topics=["Robots"]))
     assert site.reload() is not None
     assert publisher.wait_idle(20)  # each POST gave up after its timeout
-    assert publisher.failed == 6 and publisher.sent == 0
+    assert publisher.failed == 9 and publisher.sent == 0
 
 
 def test_stalled_hub_never_delays_a_reload(tmp_path: Path, hub: Hub, site_factory) -> None:
@@ -303,7 +307,9 @@ def test_stalled_hub_never_delays_a_reload(tmp_path: Path, hub: Hub, site_factor
     assert hub.received == []
     hub.release.set()
     assert publisher.wait_idle(20)
-    assert sorted(set(hub.urls())) == expected_urls("/feeds/all", "/topics/robots")
+    assert sorted(set(hub.urls())) == expected_urls(
+        "/feeds/all", "/providers/example.com", "/topics/robots"
+    )
 
 
 def test_starting_a_server_publishes_nothing(tmp_path: Path, hub: Hub, live_server_factory) -> None:
@@ -331,11 +337,11 @@ def test_live_server_with_two_workers_publishes_each_url_once(
     before = len(hub.wait_for(10**6, timeout=3))  # (what starting up sent: see the test above)
 
     write_seed(seeds, "s9.md", **article_fields(9, topics=["Space"]))
-    received = hub.wait_for(before + 9, timeout=30)[before:]
+    received = hub.wait_for(before + 12, timeout=30)[before:]
     assert sorted(received) == expected_urls(
-        "/feeds/all", "/feeds/space-only", "/topics/space", base=base
+        "/feeds/all", "/feeds/space-only", "/providers/example.com", "/topics/space", base=base
     )
     time.sleep(3)  # several reloads later: nothing is published twice
-    assert len(hub.urls()) == before + 9
+    assert len(hub.urls()) == before + 12
     status, _, body = server.get("/topics/space.json")
     assert status == 200 and b"Article number 9" in body

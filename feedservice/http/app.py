@@ -74,11 +74,13 @@ def create_app(store: Store) -> Flask:
     def grammar(path: str) -> Response:
         try:
             route = urls.parse("/" + path, request.query_string.decode("latin-1"))
+            found = route and answer(source, route, request.method, request.headers)
         except urls.BadRequest as error:
             return _short(400, str(error))
+        except urls.Moved as moved:
+            return _moved(source, moved.path)
         if route is None:
             raise NotFound()
-        found = answer(source, route, request.method, request.headers)
         if found is None:
             retired = route.view in {"feed", "page"} and store.retired(route.feed_key)
             raise Gone() if retired and retired[1] else NotFound()  # its articles were deleted
@@ -115,6 +117,16 @@ def create_app(store: Store) -> Flask:
 
     app.wsgi_app = FastPath(source, app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _moved(source: Source, path: str) -> Response:
+    """301 to the canonical URL, on `base_url` (never on the request's Host header)."""
+    generation = source.generation()
+    base = generation.site["base_url"] if generation is not None else ""
+    response = _short(301, f"moved to {base + path}")
+    response.headers["Location"] = base + path
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def _short(code: int, message: str = "") -> Response:
@@ -160,8 +172,9 @@ class FastPath:
     def __init__(self, source: Source, fallback: WSGIApp) -> None:
         self.source = source
         self.fallback = fallback
-        self._answers: tuple[int, dict[tuple[Any, ...], Any]] = (0, {})
-        self._answer_bytes = 0
+        self._generation = 0
+        self._fixed = _Answers(evict=False)  # fixed feeds: the first answers of a generation
+        self._subscriber = _Answers(evict=True)  # subscribers': the newest answers
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -172,30 +185,48 @@ class FastPath:
         if generation is None or (method != "GET" and method != "HEAD"):
             return self.fallback(environ, start_response)
         key = (method, path, query, *map(get, ANSWER_DEPENDS_ON))
-        owner, answers = self._answers
-        if owner != generation.id:
-            owner, answers = self._answers = (generation.id, {})
-            self._answer_bytes = 0
-        found = answers.get(key)
+        if self._generation != generation.id:
+            self._generation = generation.id
+            self._fixed, self._subscriber = _Answers(evict=False), _Answers(evict=True)
+        found = self._fixed.answers.get(key) or self._subscriber.answers.get(key)
         if found is None and len(path) + len(query) < MAX_TARGET_BYTES:
             try:
                 route = urls.parse(path, query)
                 found = route and answer(self.source, route, method, _EnvironHeaders(environ))
-            except (HTTPException, urls.BadRequest):
+            except (HTTPException, urls.BadRequest, urls.Moved):
                 found = None
-            if (
-                found
-                and len(answers) < MEMO_ANSWERS
-                and self._answer_bytes + len(found[2]) <= MEMO_ANSWER_BYTES
-                and sum(len(v or "") for v in key[3:]) < 512
-            ):
-                answers[key] = found
-                self._answer_bytes += len(found[2])
+            if found and route and sum(len(v or "") for v in key[3:]) < 512:
+                (self._subscriber if route.subscriber else self._fixed).put(key, found)
         if not found:
             return self.fallback(environ, start_response)
         status, headers, body = found
         start_response(_STATUS_LINES[status], list(headers))
         return [body]
+
+
+class _Answers:
+    """One generation's answers, bounded in count and bytes. Fixed feeds keep the first
+    ones (pollers repeat them); subscribers' feeds evict the oldest (a FIFO), so that
+    endless distinct filters cannot freeze out the ones readers poll."""
+
+    __slots__ = ("answers", "evict", "size")
+
+    def __init__(self, evict: bool) -> None:
+        self.answers: dict[tuple[Any, ...], tuple[int, Headers, bytes]] = {}
+        self.evict = evict
+        self.size = 0
+
+    def put(self, key: tuple[Any, ...], found: tuple[int, Headers, bytes]) -> None:
+        answers = self.answers
+        while (
+            self.evict
+            and answers
+            and (len(answers) >= MEMO_ANSWERS or self.size + len(found[2]) > MEMO_ANSWER_BYTES)
+        ):
+            self.size -= len(answers.pop(next(iter(answers)))[2])
+        if len(answers) < MEMO_ANSWERS and self.size + len(found[2]) <= MEMO_ANSWER_BYTES:
+            answers[key] = found
+            self.size += len(found[2])
 
 
 class _EnvironHeaders:

@@ -260,3 +260,22 @@ def slugify(name: str) -> str:
         return slug
     digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
     return "topic-" + digest
+
+
+# --- provider domains --------------------------------------------------------------------
+
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+@functools.lru_cache(maxsize=4096)  # pure; a few hundred providers over 100k articles
+def domain_name(text: str) -> str | None:
+    """A provider's domain in its one spelling (lower case, IDNA, no trailing dot), so
+    `Example.COM.` and `bücher.example` name one provider feed each; None if not a domain."""
+    name = text.strip().rstrip(".")
+    try:
+        name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    if _HOST.fullmatch(name) is None or ".." in name:
+        return None
+    return name

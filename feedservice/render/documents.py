@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from feedservice.http.urls import Route
+from feedservice.http.urls import NO_FILTERS, Filters, Route
 from feedservice.ingest.record import from_record_text
 from feedservice.render import atom, html, jsonfeed, opml, rss
 from feedservice.render.page import EPOCH, FeedPage
@@ -59,20 +59,28 @@ def from_micros(micros: int) -> datetime:
     return datetime.fromtimestamp(micros / 1e6, UTC)
 
 
-def feed_page(store: Store, generation: Generation, meta: dict[str, Any], number: int) -> FeedPage:
-    """Page `number` of a feed as its renderers need it, read from the store."""
+def feed_page(
+    store: Store,
+    generation: Generation,
+    meta: dict[str, Any],
+    number: int,
+    filters: Filters = NO_FILTERS,
+    ids: list[int] | None = None,
+) -> FeedPage:
+    """Page `number` of a feed as its renderers need it, read from the store; a
+    subscriber's feed gives the page's file `ids` (it carries no tombstones)."""
     key = f"{meta['kind']}/{meta['name']}"
-    rows = store.page(key, number, meta["limit"])
+    rows = store.page(key, number, meta["limit"]) if ids is None else store.items(ids)
     items = tuple(from_record_text(record, path) for record, _, path in rows)
     now = datetime.fromtimestamp(generation.committed_at, UTC)
     modified = tuple(min(from_micros(row[1]), now) for row in rows)
-    deleted = store.tombstones(key)[:MAX_TOMBSTONES] if number == 1 else []
+    deleted = store.tombstones(key)[:MAX_TOMBSTONES] if number == 1 and ids is None else []
     tombstones = tuple((ref, from_micros(when)) for _, ref, when in deleted)
     newest = generation.summary.get("newest")
     changes = [*(item.published for item in items), *modified, *(t[1] for t in tombstones)]
     updated = min(max(changes, default=from_micros(newest) if newest else EPOCH), now)
     site = site_of(generation)
-    return FeedPage(meta, number, site, items, updated, updated, modified, tombstones)
+    return FeedPage(meta, number, site, items, updated, updated, modified, tombstones, filters)
 
 
 def render_feed_route(

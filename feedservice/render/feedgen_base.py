@@ -86,7 +86,7 @@ def new_generator(page: FeedPage, fmt: str) -> FeedGenerator:
 def self_and_hub_links(page: FeedPage, fmt: str) -> list[dict[str, str]]:
     """`self`, `hub` (WebSub) and RFC 5005 paging links, in a fixed order."""
     links = [{"href": page.url(fmt), "rel": "self", "type": _TYPES[fmt]}]
-    if page.site.websub_hub:
+    if page.websub:
         links.append({"href": page.site.websub_hub, "rel": "hub"})
     for rel, href in page.paging(fmt).items():
         links.append({"href": href, "rel": rel, "type": _TYPES[fmt]})

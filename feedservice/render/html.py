@@ -31,6 +31,9 @@ _ENVIRONMENT.globals.update(
         fmt: urls.feed_path(feed["kind"], feed["name"], fmt) for fmt in urls.FORMATS
     },
     page_path=urls.page_path,
+    page_links=lambda page: {
+        fmt: urls.feed_path(page.kind, page.name, fmt, 1, page.filters) for fmt in urls.FORMATS
+    },
 )
 
 
@@ -70,7 +73,7 @@ def feed_list(
     """Page `number` of every topic (A to Z) or configured feed (in config order) whose
     title holds `words`; None past the last page."""
     chosen = [_shown(feed) for feed in feeds if feed["kind"] == kind]
-    if kind == "topics":
+    if kind != "feeds":  # topics and providers A to Z; feeds in config order
         chosen.sort(key=lambda feed: (feed["title"].casefold(), feed["name"]))
     if words:
         chosen = [
@@ -83,6 +86,7 @@ def feed_list(
         config=site,
         brand=functools.partial(getattr, site),
         kind=kind,
+        heading={"topics": "Topics", "providers": "Providers"}.get(kind, "Feeds"),
         feeds=chosen[(number - 1) * LIST_ROWS : number * LIST_ROWS],
         total=len(chosen),
         number=number,

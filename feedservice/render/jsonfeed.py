@@ -32,7 +32,7 @@ def render(page: FeedPage) -> bytes:
     next_url = page.paging("json").get("next")
     if next_url:
         document["next_url"] = next_url
-    if config.websub_hub:
+    if page.websub:
         document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
     modified = page.modified or tuple(article.published for article in page.items)
     document["items"] = [

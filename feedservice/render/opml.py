@@ -15,19 +15,21 @@ from feedservice.render.page import feed_title
 def render_opml(
     site: Any, feeds: list[dict[str, Any]], which: str, fmt: str, newest: datetime
 ) -> bytes:
-    """`which` is "feeds" (configured and topic feeds) or "topics" (topic feeds only)."""
+    """`which` is "feeds" (every feed: configured, topic and provider feeds), "topics"
+    (topic feeds only) or "providers" (one feed per provider domain)."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    title = "Topic feeds" if which == "topics" else "All feeds"
+    title = {"topics": "Topic feeds", "providers": "Provider feeds"}.get(which, "All feeds")
     etree.SubElement(head, "title").text = f"{site.title}: {title}"
     etree.SubElement(head, "dateModified").text = format_datetime(newest)
     if site.author:
         etree.SubElement(head, "ownerName").text = site.author
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
-    groups = (
-        [("Feeds", "feeds"), ("Topics", "topics")] if which == "feeds" else [("Topics", "topics")]
-    )
+    groups = {
+        "feeds": [("Feeds", "feeds"), ("Topics", "topics"), ("Providers", "providers")],
+        "providers": [("Providers", "providers")],
+    }.get(which, [("Topics", "topics")])
     for label, kind in groups:
         folder = etree.SubElement(body, "outline", text=label, title=label)
         for feed in feeds:

@@ -28,6 +28,12 @@ class FeedPage:
     last_modified: datetime  # for HTTP: the newest publish or update time, never later than now
     modified: tuple[datetime, ...] = ()  # each item's last change (Atom updated, date_modified)
     tombstones: tuple[tuple[str, datetime], ...] = ()  # (identity, when) deleted: page 1 only
+    filters: urls.Filters = urls.NO_FILTERS  # a subscriber's: kept in every link
+
+    @property
+    def websub(self) -> bool:
+        """Whether the hub is advertised: fixed feeds only (subscribers' are never pinged)."""
+        return bool(self.site.websub_hub) and not self.filters and self.kind != urls.SEARCH
 
     def brand(self, key: str) -> Any:
         """The feed's own icon, logo, language or author, else the site's."""
@@ -61,11 +67,12 @@ class FeedPage:
     def url(self, fmt: str, number: int | None = None) -> str:
         """The absolute URL of this feed in `fmt`, on page `number` (default: this page)."""
         number = self.number if number is None else number
-        return self.site.base_url + urls.feed_path(self.kind, self.name, fmt, number)
+        path = urls.feed_path(self.kind, self.name, fmt, number, self.filters)
+        return self.site.base_url + path
 
     @property
     def html_url(self) -> str:
-        return self.site.base_url + urls.page_path(self.kind, self.name)
+        return self.site.base_url + urls.page_path(self.kind, self.name, 1, self.filters)
 
     def paging(self, fmt: str) -> dict[str, str]:
         """RFC 5005 paging links (first/previous/next/last) for a feed with several pages."""
@@ -85,7 +92,9 @@ class FeedPage:
 
 
 def feed_title(feed: dict[str, Any], site: Any) -> str:
-    """A feed's title as readers list it: topic feeds are `<topic> — <site title>`."""
-    if feed["kind"] == "topics":
-        return f"{feed['title']} — {site.title}"
-    return str(feed["title"])
+    """A feed's title as readers list it: topic and provider feeds are `<topic> — <site
+    title>`; a subscriber's feed says what it holds (`AI — Acme (exclude: ml)`)."""
+    title = str(feed["title"])
+    if feed["kind"] in ("topics", "providers", urls.SEARCH):
+        title = f"{title} — {site.title}"
+    return f"{title} ({feed['filtered']})" if feed.get("filtered") else title

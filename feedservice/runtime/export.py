@@ -62,7 +62,7 @@ class BuildReport:
 def targets(store: Store) -> list[Target]:
     """Every URL of the static site, with the file that holds it."""
     found: list[Target] = [("/", "index.html"), ("/static/style.css", "static/style.css")]
-    for which in ("feeds", "topics"):
+    for which in ("feeds", "topics", "providers"):
         for fmt in urls.OPML_FORMATS:
             suffix = "-rss" if fmt == "rss" else ""
             found.append((urls.opml_path(which, fmt), f"{which}{suffix}.opml"))
@@ -197,7 +197,7 @@ def nginx_locations() -> str:
             rewrite "{feed}/$" /$1/$2/page-$arg_page.html break;
         }}
         if ($arg_format = rss) {{
-            rewrite "^/(feeds|topics)\\.opml$" /$1-rss.opml break;
+            rewrite "^/(feeds|topics|providers)\\.opml$" /$1-rss.opml break;
         }}
         index index.html;
         try_files $uri $uri/ =404;

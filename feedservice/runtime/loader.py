@@ -125,7 +125,7 @@ class Loader:
             return
         with self.store.transaction() as tx:
             if stored["seeds"] not in (None, versions["seeds"]):
-                for table in ("files", "feeds", "tombstones", "retired"):
+                for table in ("files", "feeds", "tombstones", "retired", "search"):
                     tx.execute(f"DELETE FROM {table}")
                 self.files, self.feed_states, self.next_id = {}, {}, 1
                 self.stamps = {}
@@ -245,15 +245,21 @@ class Loader:
                     identities = {r.entry.identity for r in results if r.entry is not None}
                     wanted = identities if len(changed) <= CHUNK else None
                     seen = seen_before(self.files.values(), wanted)
-                rows = []
+                rows, indexed, unindexed = [], [], []  # (a carried file keeps its index row)
                 for result in results:
                     row = next_row(files.get(result.path), result, seen, now)
                     if not row.id:
                         row, next_id = row._replace(id=next_id), next_id + 1
                     rows.append((row, None if row.carried else result.record))
+                    if result.text is not None:
+                        indexed.append((row.id, result.text))
+                    elif not row.carried:
+                        unindexed.append(row.id)  # a draft, or no article
                     files[row.path] = row
                     log_problems(result)
                 tx.put_files(rows)
+                tx.index_articles(indexed)
+                tx.unindex(unindexed)
             if changed or removed or config != self.config or self.catalog is None or due:
                 catalog = build_catalog(_listed(files), config, micros)
             else:  # (only the status changed)
@@ -376,6 +382,6 @@ def _code_versions() -> dict[str, str]:
         if path.suffix in {".py", ".html", ".css"}:
             text = path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes()
             digests["code"].update(text)
-            if path.parent.name == "ingest":
+            if path.parent.name == "ingest" or path == root / "store" / "search.py":  # (index)
                 digests["parse"].update(text)
     return {key: digest.hexdigest() for key, digest in digests.items()}

@@ -209,7 +209,7 @@ def _label(path: str) -> tuple[str, str]:
     """(route, format): URL shapes, never raw paths."""
     try:
         route = urls.parse(path)
-    except urls.BadRequest:
+    except (urls.BadRequest, urls.Moved):
         route = None
     if route is not None:
         return route.label

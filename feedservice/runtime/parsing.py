@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -13,7 +14,9 @@ from feedservice.ingest.files import read_seed
 from feedservice.ingest.problem import Problem, display_path
 from feedservice.ingest.record import record_text, revision
 from feedservice.runtime.processes import Pool
+from feedservice.store.search import IndexText, index_text
 
+_INDEXED = operator.attrgetter("title", "excerpt", "content_html")
 POOL_THRESHOLD = 1000  # fewer files parse faster here than a pool starts
 CHUNK = 500  # files per task
 
@@ -27,6 +30,7 @@ class ParseResult(NamedTuple):
     entry: Entry | None
     problems: tuple[Problem, ...]
     updated: int | None = None  # µs: the seed's own last change, if it says
+    text: IndexText | None = None  # what the search index holds of it (None for a draft)
 
 
 def parse_file(root: str, path: str, site: Site = DEFAULT_SITE) -> ParseResult:
@@ -41,7 +45,8 @@ def parse_file(root: str, path: str, site: Site = DEFAULT_SITE) -> ParseResult:
     text = record_text(article)
     entry = entry_of(article, revision(text), path)
     own = utc_micros(article.updated) if article.updated else None
-    return ParseResult(path, stamp, text, entry, problems, own)
+    found = None if article.is_draft else index_text(*_INDEXED(article))
+    return ParseResult(path, stamp, text, entry, problems, own, found)
 
 
 def parse_chunk(root: str, paths: list[str], site: Site) -> list[ParseResult]:

@@ -34,9 +34,10 @@ LISTINGS = (
     urls.Route("index"),
     urls.Route("list", "feeds"),
     urls.Route("list", "topics"),
+    urls.Route("list", "providers"),
     *(
         urls.Route("opml", which, "", fmt)
-        for which in ("feeds", "topics")
+        for which in ("feeds", "topics", "providers")
         for fmt in urls.OPML_FORMATS
     ),
 )

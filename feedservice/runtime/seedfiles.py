@@ -29,7 +29,10 @@ def published_part(row: FileRow | None) -> tuple[Any, ...] | None:
     """What of a file's row decides the feeds (a change of it re-renders them)."""
     if row is None or row.identity is None:
         return None
-    return (row.identity, row.sort, row.topics, row.quality, row.draft, row.revision, row.expires)
+    return (
+        *(row.identity, row.sort, row.topics, row.quality, row.draft, row.revision),
+        *(row.expires, row.provider),
+    )
 
 
 def seen_before(rows: Iterable[FileRow], identities: set[str] | None = None) -> Seen:
@@ -54,8 +57,8 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
     if entry is None:
         if old is not None and old.identity is not None:  # keep serving the last good version
             return old._replace(stamp=stamp, problems=problems, carried=True)
-        nothing = (None, None, (), None, False, None, None, None)  # (no article)
-        return FileRow(path, stamp, problems, False, *nothing, old.id if old is not None else 0)
+        nothing = (None, None, (), None, False, None, None)  # (no article)
+        return FileRow(path, stamp, problems, False, *nothing, id=old.id if old is not None else 0)
     if result.updated is not None:
         updated = result.updated  # the seed says when it last changed
     elif old is not None and old.revision == entry.revision and old.updated is not None:
@@ -79,6 +82,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.revision,
         updated,
         entry.expires,
+        entry.provider,
         old.id if old is not None else 0,
     )
 

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from feedservice.catalog import TOPICS, Catalog
+from feedservice.catalog import PROVIDERS, TOPICS, Catalog
 from feedservice.ingest.problem import Problem
 from feedservice.runtime.metrics import error_kind
 
@@ -25,8 +25,9 @@ def reload_summary(
     first = next(iter(catalog.scheduled.values()), None)  # (soonest first)
     return {
         "articles": len(catalog.articles),
-        "feeds": len(catalog.feeds),
+        "feeds": sum(1 for feed in catalog.feeds.values() if feed.kind != PROVIDERS),
         "topics": sum(1 for feed in catalog.feeds.values() if feed.kind == TOPICS),
+        "providers": sum(1 for feed in catalog.feeds.values() if feed.kind == PROVIDERS),
         "files": files,
         "drafts": len(catalog.drafts),
         "errors": len(errors),

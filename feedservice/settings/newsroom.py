@@ -1,5 +1,6 @@
-"""The settings of scheduled items, tombstones and branding (site-wide, per configured
-feed and per topic), and the description a configured feed gets from its rules."""
+"""The settings of scheduled items, tombstones, branding (site-wide, per configured feed
+and per topic) and subscribers' feeds, and the description a configured feed gets from
+its rules."""
 
 from __future__ import annotations
 
@@ -63,6 +64,11 @@ NEWSROOM_SETTINGS = (
             "title).", "Acme research"),
     Setting("topics", None, topic_brands, "Per-topic `title`, `description`, `icon`, `logo`, "
             "`language` and `author`, by topic name.", "{AI: {icon: https://x.example/ai.png}}"),
+    Setting("subscriber_feeds", True, v.boolean, "Whether readers may shape feeds with query "
+            "parameters (`topics`, `all`, `exclude`, `provider`, `min_quality`, `since`, `q`, "
+            "`limit`) and search (`/search.atom?q=`). When off, such a URL is answered 400 "
+            "`subscriber feeds are off`, never a feed that silently ignores what was asked; the "
+            "fixed feeds (provider feeds included) and `page=` are unaffected.", "false"),
 )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ Tables:
 - `generations`: one row per committed reload: time, duration, site settings, summary.
 - `tombstones` and `retired`: articles deleted from feeds, and feeds whose last article
   was deleted, kept for `tombstone_retention` (runtime/tombstones.py).
+- `search`: the FTS5 full-text index of every article's text, by file id (store/search.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import logging
 import mmap
 import os
 import sqlite3
-import sys
 import threading
 import time
 from array import array
@@ -34,14 +34,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow, Generation
+from feedservice.store.rows import Document, FileRow, Generation, file_row
 from feedservice.store.writer import Writer
 
 log = logging.getLogger("feedservice")
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "8"  # 6: the search index, 7: files.provider, 8: both (issue 19)
 DATABASE_NAME = "feedservice.sqlite3"
 READER_CACHE_KB = 256
-TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired")
+TABLES = ("files", "feeds", "documents", "generations", "meta", "tombstones", "retired", "search")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS files (
     draft INTEGER,
     revision TEXT,
     updated INTEGER,
-    expires INTEGER
+    expires INTEGER,
+    provider TEXT  -- `<domain> <name>`: the provider feed it is in
 );
 CREATE TABLE IF NOT EXISTS feeds (
     key TEXT PRIMARY KEY,
@@ -85,6 +86,9 @@ CREATE TABLE IF NOT EXISTS tombstones (
 );
 CREATE TABLE IF NOT EXISTS retired (
     key TEXT PRIMARY KEY, meta TEXT NOT NULL, since INTEGER NOT NULL, gone INTEGER NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(  -- rowid: files.id (store/search.py)
+    title, summary, content, tokenize='porter unicode61 remove_diacritics 2'
 );
 """
 
@@ -272,15 +276,33 @@ class Store:
             query = "SELECT substr(members, ?, ?) FROM feeds WHERE key = ?"
             row = connection.execute(query, ((number - 1) * limit * 8 + 1, limit * 8, feed))
             found = row.fetchone()
-            ids = array("q", found[0] or b"" if found else b"").tolist()
-            marks = ",".join("?" * len(ids))
-            rows = connection.execute(
-                f"SELECT id, record, updated, path FROM files WHERE id IN ({marks})", ids
-            )
-            by_id = {
-                file: (record, updated, os.fsdecode(path)) for file, record, updated, path in rows
-            }
+            return self.items(array("q", found[0] or b"" if found else b"").tolist())
+
+    def items(self, ids: list[int]) -> list[tuple[str, int, str]]:
+        """The (record, updated, path) of these files, in this order."""
+        marks = ",".join("?" * len(ids))
+        rows = self.reader().execute(
+            f"SELECT id, record, updated, path FROM files WHERE id IN ({marks})", ids
+        )
+        by_id = {file: (record, updated, os.fsdecode(path)) for file, record, updated, path in rows}
         return [by_id[file] for file in ids]
+
+    def member_ids(self, feed: str) -> array[int]:
+        """One feed's member file ids, in feed order (empty if there is no such feed)."""
+        row = self.reader().execute("SELECT members FROM feeds WHERE key = ?", (feed,)).fetchone()
+        return array("q", row[0] if row else b"")
+
+    def facets(self) -> str:
+        """`id,sort,quality,...` of every file that gives an article (what filters read),
+        joined by SQLite: one string is one fast parse."""
+        query = "SELECT group_concat(id||','||coalesce(sort, 0)||','||coalesce(quality, 0))"
+        return (
+            self.reader().execute(f"{query} FROM files WHERE identity IS NOT NULL").fetchone()[0]
+            or ""
+        )
+
+    def largest_file_id(self) -> int:
+        return self.reader().execute("SELECT max(id) FROM files").fetchone()[0] or 0
 
     def tombstones(self, feed: str | None = None) -> list[tuple[str, str, int]]:
         """(feed, identity, deleted µs) of the articles deleted from one feed, or from any,
@@ -313,9 +335,9 @@ class Store:
     def files(self) -> list[FileRow]:
         rows = self.reader().execute(
             "SELECT path, stamp, problems, carried, identity, sort, topics,"
-            " quality, draft, revision, updated, expires, id FROM files"
+            " quality, draft, revision, updated, expires, provider, id FROM files"
         )
-        return [_file_row(*row) for row in rows]
+        return [file_row(*row) for row in rows]
 
     # --- writing: the loader only ------------------------------------------------------
 
@@ -347,33 +369,3 @@ class Store:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
-
-
-def _file_row(
-    path: bytes,
-    stamp: bytes,
-    problems: str | None,
-    carried: int,
-    identity: str | None,
-    sort: int | None,
-    topics: str | None,
-    *rest: Any,
-) -> FileRow:
-    found = tuple(json.loads(problems)) if problems else ()
-    names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
-    quality, draft, revision, updated, expires, file_id = rest
-    return FileRow(
-        sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
-        stamp,
-        found,
-        bool(carried),
-        identity,
-        sort,
-        names,
-        quality,
-        bool(draft),
-        revision,
-        updated,
-        expires,
-        file_id,
-    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -43,6 +46,7 @@ class FileRow(NamedTuple):
     revision: str | None
     updated: int | None
     expires: int | None = None  # µs: out of every feed from then (Hugo's expiryDate)
+    provider: str | None = None  # `<domain> <name>` (catalog.Entry.provider)
     id: int = 0  # the store's id of the file (feed members refer to it); 0: not given yet
 
     # A row with an identity is the catalog's entry for its article (catalog.Listed):
@@ -54,3 +58,35 @@ class FileRow(NamedTuple):
     @property
     def order(self) -> tuple[int, str]:
         return (self.sort or 0, self.identity or "")
+
+
+def file_row(
+    path: bytes,
+    stamp: bytes,
+    problems: str | None,
+    carried: int,
+    identity: str | None,
+    sort: int | None,
+    topics: str | None,
+    *rest: Any,
+) -> FileRow:
+    """A `files` row as the store reads it (Store.files)."""
+    found = tuple(json.loads(problems)) if problems else ()
+    names = tuple(map(sys.intern, topics.split(TOPIC_SEPARATOR))) if topics else ()
+    quality, draft, revision, updated, expires, provider, file_id = rest
+    return FileRow(
+        sys.intern(os.fsdecode(path)),  # (one string per path, however many maps hold it)
+        stamp,
+        found,
+        bool(carried),
+        identity,
+        sort,
+        names,
+        quality,
+        bool(draft),
+        revision,
+        updated,
+        expires,
+        provider,
+        file_id,
+    )

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from feedservice.store.rows import TOPIC_SEPARATOR, Document, FileRow
+from feedservice.store.search import IndexText
 
 KEEP_GENERATIONS = 20
 
@@ -29,13 +30,14 @@ class Writer:
         that turned bad)."""
         self.executemany(
             "INSERT INTO files (id, path, stamp, problems, carried, record, identity, sort,"
-            " topics, quality, draft, revision, updated, expires)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " topics, quality, draft, revision, updated, expires, provider)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET stamp=excluded.stamp, problems=excluded.problems,"
             " carried=excluded.carried, record=COALESCE(excluded.record, files.record),"
             " identity=excluded.identity, sort=excluded.sort, topics=excluded.topics,"
             " quality=excluded.quality, draft=excluded.draft, revision=excluded.revision,"
-            " updated=excluded.updated, expires=excluded.expires",
+            " updated=excluded.updated, expires=excluded.expires,"
+            " provider=excluded.provider",
             [
                 (
                     row.id,
@@ -52,13 +54,29 @@ class Writer:
                     row.revision,
                     row.updated,
                     row.expires,
+                    row.provider,
                 )
                 for row, record in rows
             ],
         )
 
     def delete_files(self, paths: Iterable[str]) -> None:
-        self.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(p),) for p in paths])
+        """Delete files by path, and their rows in the search index."""
+        names = [(os.fsencode(path),) for path in paths]
+        by_path = "DELETE FROM search WHERE rowid = (SELECT id FROM files WHERE path = ?)"
+        self.executemany(by_path, names)
+        self.executemany("DELETE FROM files WHERE path = ?", names)
+
+    def index_articles(self, rows: Iterable[tuple[int, IndexText]]) -> None:
+        """Put articles' text in the search index by file id, replacing what it held."""
+        self.executemany(
+            "INSERT OR REPLACE INTO search (rowid, title, summary, content) VALUES (?,?,?,?)",
+            [(file_id, *text) for file_id, text in rows],
+        )
+
+    def unindex(self, ids: Iterable[int]) -> None:
+        """Take files out of the search index (drafts, files that give no article)."""
+        self.executemany("DELETE FROM search WHERE rowid = ?", [(file_id,) for file_id in ids])
 
     def put_feed(self, key: str, meta: str, members: bytes) -> None:
         """A feed's settings (JSON) and its members' file ids, in feed order, packed as
