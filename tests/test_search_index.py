@@ -213,6 +213,7 @@ def test_restart_keeps_the_index_and_a_schema_change_rebuilds_it(
 
 def test_a_new_seed_directory_empties_the_index(seeds: Path, tmp_path: Path) -> None:
     seed(seeds, "a.md", 1, title="Walrus")
+    seed(seeds, "c.md", 3, title="Walrus again")
     make_site(seeds, None, tmp_path / "state").store.close()
     other = tmp_path / "other"
     seed(other, "b.md", 2, title="Narwhal")
