@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import os
-import shutil
-import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import free_port, start_server, write_config
+from test_newsboat import NEWSBOAT, Reader
 from test_subscriber_feeds import ARTICLES, write_articles
 from w3c_validate import validate
 
 pytestmark = pytest.mark.timeout(300)
 ASKS = 12  # requests per URL: with 2 workers, a worker is missed with odds 1 in 2,000
-NEWSBOAT = shutil.which("newsboat")
 SHAPED = [
     "/feeds/all.atom?limit=3&topics=ai",
     "/feeds/all.atom?limit=3&page=2&topics=ai",
@@ -98,20 +94,9 @@ def test_newsboat_subscribes_to_a_filtered_feed(files, tmp_path: Path) -> None: 
 
 def read_with_newsboat(url: str, directory: Path) -> set[int]:
     """The article numbers newsboat stores after one reload of `url`."""
-    (directory / "home").mkdir(parents=True)
-    (directory / "urls").write_text(url + "\n")
-    (directory / "config").write_text("max-items 0\n")
-    result = subprocess.run(
-        [NEWSBOAT, "-u", "urls", "-c", "cache.db", "-C", "config", "-x", "reload",
-         "-d", "log", "-l", "4"],
-        cwd=directory, env={**os.environ, "HOME": str(directory / "home")},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    log = (directory / "log").read_text() if (directory / "log").exists() else ""
-    assert [line for line in log.splitlines() if "ERROR" in line] == []
-    with sqlite3.connect(directory / "cache.db") as db:
-        rows = db.execute("SELECT url FROM rss_item WHERE feedurl = ?", (url,)).fetchall()
+    reader = Reader(directory, [url])
+    reader.reload()  # (asserts no error in newsboat's log)
+    rows = reader.rows("SELECT url FROM rss_item WHERE feedurl = ?", url)
     assert {int(row[0].rsplit("/", 1)[1]) for row in rows} <= set(ARTICLES)
     return {int(row[0].rsplit("/", 1)[1]) for row in rows}
 
