@@ -5,13 +5,15 @@ client and real readers (feedparser, lxml)."""
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import feedparser
 import pytest
-from conftest import Site, article_fields, write_config, write_seed
+from conftest import REPO, Site, article_fields, write_config, write_seed
 from lxml import etree, html
 
 from feedservice.http import filters, source
@@ -391,3 +393,32 @@ def test_metrics_label_shaped_feeds_by_their_shape() -> None:
 
     assert _label("/search.atom") == ("/search", "atom")
     assert _label("/providers/news.example.rss") == ("/providers/<name>", "rss")
+
+
+_NUMPY_PROBE = """
+import sys
+from pathlib import Path
+from feedservice.http.app import create_app
+from feedservice.runtime.loader import Loader
+from feedservice.store.db import Store
+store = Store.in_dir(Path(sys.argv[2]))
+Loader(store, Path(sys.argv[1]), None, environ={}).reload()
+client = create_app(Store.in_dir(Path(sys.argv[2]), writable=False)).test_client()
+seen = ["numpy" in sys.modules]
+assert client.get("/feeds/all.rss").status_code == 200
+seen.append("numpy" in sys.modules)
+assert client.get("/feeds/all.rss?topics=ai").status_code == 200
+seen.append("numpy" in sys.modules)
+print(seen)
+"""
+
+
+def test_numpy_is_loaded_by_the_first_subscribers_feed_only(tmp_path: Path) -> None:
+    """numpy costs ~13 MB of memory in every process that imports it: the loader and a
+    worker that serves only fixed feeds never do."""
+    seeds = tmp_path / "seeds"
+    write_articles(seeds)
+    probe = [sys.executable, "-c", _NUMPY_PROBE, str(seeds), str(tmp_path / "state")]
+    result = subprocess.run(probe, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == "[False, False, True]"

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from feedservice.http.urls import BadRequest, Route
 from feedservice.render.documents import render_feed_route, render_listing
-from feedservice.render.filtered import Facets, render_filtered
 from feedservice.store.db import Store
 from feedservice.store.rows import Document, Generation
 from feedservice.store.search import matching_id_array, parse_query
+
+if TYPE_CHECKING:  # (numpy, ~13 MB a process, is imported by the first subscriber's feed)
+    import numpy as np
+
+    from feedservice.render.filtered import Facets
 
 MEMO_BYTES = 4 << 20  # per worker process: the hot feeds (a 100-item feed is ~75 KB)
 SUBSCRIBER_MEMO_BYTES = 8 << 20  # per worker process: subscribers' feeds, apart
@@ -71,6 +74,8 @@ class Source:
                 return None
             document = None if route.subscriber else self.store.document(route.key)
             if route.subscriber:
+                from feedservice.render.filtered import render_filtered
+
                 facets = self._facets_of(generation.id)
                 document = render_filtered(self.store, generation, route, facets, self.search)
             elif document is None and route.view in {"feed", "page"}:
@@ -86,6 +91,8 @@ class Source:
         """Files' dates and qualities for filters: read once per generation (in a snapshot)."""
         owner, facets = self._facets
         if owner != generation or facets is None:
+            from feedservice.render.filtered import Facets
+
             facets = Facets(self.store)
             self._facets = (generation, facets)
         return facets

@@ -82,7 +82,7 @@ def next_row(old: FileRow | None, result: ParseResult, seen: Seen, now: float) -
         entry.revision,
         updated,
         entry.expires,
-        entry.provider,
+        sys.intern(entry.provider) if entry.provider else None,  # (few, on many files)
         old.id if old is not None else 0,
     )
 

@@ -87,6 +87,6 @@ def file_row(
         revision,
         updated,
         expires,
-        provider,
+        sys.intern(provider) if provider else None,
         file_id,
     )

@@ -22,9 +22,10 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 20  # words, phrases and exclusions, after de-duplication
@@ -105,6 +106,8 @@ def matching_id_array(connection: sqlite3.Connection, query: SearchQuery) -> np.
     row = connection.execute(
         "SELECT group_concat(rowid) FROM search WHERE search MATCH ?", (query.match_expression,)
     ).fetchone()
+    import numpy as np  # (here: only subscribers' searches need it, ~13 MB a process)
+
     return np.fromstring(row[0] or "", dtype=np.int64, sep=",")
 
 
