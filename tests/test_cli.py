@@ -25,13 +25,10 @@ def check(*args: str) -> subprocess.CompletedProcess[str]:
 def test_check_clean_bundled_seeds() -> None:
     result = check()
     assert result.returncode == 0, result.stdout + result.stderr
-    *findings, summary = result.stdout.splitlines()
-    # Clean seeds; the sample config names topics the two bundled articles lack.
-    assert summary == "checked 2 files: 2 articles published, 0 drafts, 0 errors, 9 warnings"
-    assert all(line.startswith("config/feeds.yaml: feeds[") for line in findings), findings
-    assert "config/feeds.yaml: feeds[big-tech].topics: warning: 'AWS AI' matches no article" in (
-        "\n".join(findings)
-    )
+    # Clean seeds, and a sample config whose every topic the seeds carry: nothing to say.
+    assert result.stdout.splitlines() == [
+        "checked 2 files: 2 articles published, 0 drafts, 0 errors, 0 warnings"
+    ]
 
 
 def test_check_reports_each_problem_with_path_field_and_line(seeds: Path, tmp_path: Path) -> None:

@@ -83,8 +83,10 @@ def test_json_logs_from_a_two_worker_server(
 ) -> None:
     config = write_config(tmp_path / "feeds.yaml", title="Logs", reload_interval=1)
     bad_seeds(seeds)
-    # The environment variable selects json, as a container or systemd unit would.
-    server = live_server_factory(seeds, config, workers=2, env={"FEEDSERVICE_LOG_FORMAT": "json"})
+    # The environment variable selects json, as a container or systemd unit would; at debug
+    # level granian says its start-up lines too (at the default level it is quiet).
+    environment = {"FEEDSERVICE_LOG_FORMAT": "json", "FEEDSERVICE_LOG_LEVEL": "debug"}
+    server = live_server_factory(seeds, config, workers=2, env=environment)
     atomic_write(
         seeds / "later-bad.md", seed_text(**article_fields(3, webUrl="javascript:alert(1)"))
     )

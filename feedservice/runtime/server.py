@@ -187,6 +187,7 @@ def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
     loader = LoaderProcess(args)  # first: it starts while this process imports the rest
     from granian import Granian
     from granian.http import HTTP1Settings
+    from granian.log import LogLevels
 
     import feedservice.http.app  # noqa: F401  (the workers fork with it imported)
 
@@ -209,6 +210,9 @@ def serve(config: Any, args: LoaderArgs, log_config: dict[str, Any]) -> None:
             workers_kill_timeout=config.drain_timeout or 0.001,  # (granian: 0 = no limit)
             log_access=config.access_log,
             log_dictconfig=log_config,
+            # granian sets its own logger's level from this, over log_dictconfig: its
+            # start-up chatter only when debugging (the loader says where it serves, once).
+            log_level=LogLevels.debug if config.log_level == "debug" else LogLevels.warning,
         )
         server.serve(target_loader=lambda: worker_app(config.state_dir, parent), wrap_loader=False)
     finally:
