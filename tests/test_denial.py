@@ -34,7 +34,6 @@ from conftest import (
     REPO,
     LiveServer,
     article_fields,
-    free_port,
     write_config,
     write_seed,
 )
@@ -271,41 +270,18 @@ def test_behind_the_shipped_nginx_a_flood_is_held_and_shed_by_nginx(
 ) -> None:
     """What faces the network in production: nginx holds the flood (never passing a
     partial head upstream), answers the new client, and closes the flood itself."""
-    from test_nginx_proxy import NGINX, nginx_config  # the same rewrite of the same file
+    from test_nginx_proxy import NGINX, running_nginx  # the same rewrite of the same file
 
     if NGINX is None:
         pytest.skip("nginx is not installed (.ci/run installs Debian's nginx package)")
     server = live_server_factory(seeds, small_site(seeds, tmp_path), workers=1)
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
-    port = free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, port, server.port), encoding="utf-8")
-    base = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "log" / "error.log")]
-    checked = subprocess.run([*base, "-t"], capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0, checked.stderr
-    nginx = subprocess.Popen([*base, "-g", "daemon off;"], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert nginx.poll() is None, nginx.stderr.read() if nginx.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start listening"
-                time.sleep(0.1)
-        with Flood(port, IDLE, TRICKLING) as flood:
-            assert_new_client_answered(port, flood)
-            shed_within = max(nginx_timeout("client_header_timeout"), HEADER_TIMEOUT)
-            flood.wait_all_closed(shed_within + 3)
-    finally:
-        nginx.terminate()
-        try:
-            nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-            nginx.wait()
+    with (
+        running_nginx(tmp_path / "nginx", server.port) as port,
+        Flood(port, IDLE, TRICKLING) as flood,
+    ):
+        assert_new_client_answered(port, flood)
+        shed_within = max(nginx_timeout("client_header_timeout"), HEADER_TIMEOUT)
+        flood.wait_all_closed(shed_within + 3)
 
 
 # --- a bounded stop -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,18 @@ def stack(
     for n in range(3):
         write_seed(seeds, f"a{n}.md", **article_fields(n, topics=["AI"]))
     server = live_server_factory(seeds, config, workers=1)
-    prefix = tmp_path / "nginx"
+    with running_nginx(tmp_path / "nginx", server.port) as port:
+        yield Proxy(port), server, seeds
+
+
+@contextmanager
+def running_nginx(prefix: Path, upstream: int) -> Iterator[int]:
+    """deploy/nginx.conf (see nginx_config) on a free loopback port in front of `upstream`,
+    listening when this yields the port; stopped (SIGTERM to the master) after."""
     prefix.mkdir()
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, port, server.port), encoding="utf-8")
+    conf.write_text(nginx_config(prefix, port, upstream), encoding="utf-8")
     base = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "log" / "error.log")]
     checked = subprocess.run([*base, "-t"], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
@@ -106,7 +114,7 @@ def stack(
             except OSError:
                 assert time.monotonic() < deadline, "nginx did not start listening"
                 time.sleep(0.1)
-        yield Proxy(port), server, seeds
+        yield port
     finally:
         process.terminate()  # SIGTERM to the master: fast shutdown
         try:
