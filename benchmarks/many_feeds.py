@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -61,6 +60,7 @@ from run import (  # noqa: E402
     get,
     group_memory,
     log,
+    run_header,
 )
 
 from feedservice.store.db import Store  # noqa: E402
@@ -462,19 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):  # stop the service on the way out
         signal.signal(signum, _on_signal)
     started = time.perf_counter()
+    settings = {**vars(args), "interval_s": INTERVAL_S, "config_settle_s": CONFIG_SETTLE_S}
     results: dict[str, Any] = {
-        "mode": MODE,
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": (
-            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        ),
-        "settings": {**vars(args), "interval_s": INTERVAL_S, "config_settle_s": CONFIG_SETTLE_S},
+        **run_header(MODE, settings, TARGETS),
         "workers": args.workers,
         "code": code_version(),
-        "targets": {
-            key: {"what": label, "goal": f"{op} {target}"}
-            for key, (label, op, target) in TARGETS.items()
-        },
     }
     try:
         with tempfile.TemporaryDirectory(prefix="feedservice-many-feeds-") as temp:

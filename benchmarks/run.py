@@ -1044,6 +1044,24 @@ def write_markdown(block: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def run_header(
+    mode: str, settings: dict[str, Any], targets: dict[str, tuple[str, str, float]]
+) -> dict[str, Any]:
+    """What every results file starts with: the run, the machine, its settings and targets."""
+    return {
+        "mode": mode,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
+        "settings": settings,
+        "targets": {
+            key: {"what": label, "goal": f"{op} {target}"}
+            for key, (label, op, target) in targets.items()
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small corpora, short runs")
@@ -1069,18 +1087,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _on_signal)
     started = time.perf_counter()
     results: dict[str, Any] = {
-        "mode": mode_name,
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": (
-            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        ),
-        "settings": mode,
+        **run_header(mode_name, mode, TARGETS),
         "steps": args.only,
         "sizes": sizes if "loading" in args.only else [],
-        "targets": {
-            key: {"what": label, "goal": f"{op} {target}"}
-            for key, (label, op, target) in TARGETS.items()
-        },
         "by_size": {},
     }
     try:
